@@ -1,0 +1,49 @@
+/**
+ * The task store and work queue a node uses. Without a Redis URL both live in this process and
+ * are shared by every service of the broker (embedded mode); with one, every node of the
+ * cluster shares them through Redis (keys under `prefix`).
+ */
+import { Redis } from "ioredis";
+import type { TaskStore } from "./store/task-store.ts";
+import type { WorkQueue } from "./queue/work-queue.ts";
+import { MemoryTaskStore } from "./store/memory-store.ts";
+import { MemoryWorkQueue } from "./queue/memory-queue.ts";
+import { RedisTaskStore } from "./store/redis-store.ts";
+import { RedisWorkQueue } from "./queue/redis-queue.ts";
+
+export interface Backends {
+  store: TaskStore;
+  queue: WorkQueue;
+  kind: "memory" | "redis";
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  redis?: string;
+  resultTtlMs: number;
+  /** Key prefix in Redis; distinct per deployment (and per test run). */
+  keyPrefix?: string;
+  visibilityMs?: number;
+}
+
+export async function openBackends(options: BackendOptions): Promise<Backends> {
+  if (!options.redis) {
+    const store = new MemoryTaskStore(options.resultTtlMs);
+    const queue = new MemoryWorkQueue();
+    return { store, queue, kind: "memory", close: async () => { await queue.close(); await store.close(); } };
+  }
+  const prefix = options.keyPrefix ?? "square:";
+  const redis = new Redis(options.redis, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
+  await redis.connect();
+  const store = new RedisTaskStore(redis, prefix, options.resultTtlMs);
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: options.visibilityMs ?? 10_000, blockMs: 1000 });
+  return {
+    store,
+    queue,
+    kind: "redis",
+    close: async () => {
+      await queue.close();
+      redis.disconnect();
+    },
+  };
+}

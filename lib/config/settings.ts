@@ -1,0 +1,94 @@
+/**
+ * Node settings from command-line flags and environment variables (SPEC §14). Flags win over
+ * the environment, the environment over defaults.
+ */
+export type Role = "gateway" | "scheduler" | "models";
+export const ALL_ROLES: readonly Role[] = Object.freeze(["gateway", "scheduler", "models"]);
+
+export interface Settings {
+  roles: Role[];
+  /** Models file (JSON); undefined = the bundled demo models. */
+  modelsFile?: string;
+  transporter?: string;
+  redis?: string;
+  port: number;
+  nodeId?: string;
+  devices: string;
+  /** Route prefix of the REST API. */
+  prefix: string;
+  resultTtlMs: number;
+  bodyLimit: string;
+  /** Where `npm start` builds the demo models when no models file is given. */
+  demoDir: string;
+  logLevel: string;
+}
+
+interface Option {
+  flag: string;
+  env: string;
+  key: keyof Settings;
+  help: string;
+  parse?: (s: string) => unknown;
+}
+
+export const OPTIONS: readonly Option[] = Object.freeze([
+  { flag: "--roles", env: "SQUARE_ROLES", key: "roles", help: "comma list of gateway,scheduler,models (default: all)", parse: parseRoles },
+  { flag: "--models", env: "SQUARE_MODELS", key: "modelsFile", help: "models file (JSON); default: the bundled demo models" },
+  { flag: "--transporter", env: "TRANSPORTER", key: "transporter", help: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222; default: standalone" },
+  { flag: "--redis", env: "REDIS_URL", key: "redis", help: "Redis URL for task state and queues; default: in memory" },
+  { flag: "--port", env: "PORT", key: "port", help: "HTTP port of the gateway (default 8000)", parse: parsePort },
+  { flag: "--node-id", env: "NODE_ID", key: "nodeId", help: "Moleculer node id (default: host name and pid)" },
+  { flag: "--devices", env: "SQUARE_DEVICES", key: "devices", help: "cpu or cuda:0,cuda:1 (one model actor per device; default cpu)" },
+  { flag: "--prefix", env: "SQUARE_PREFIX", key: "prefix", help: "REST route prefix (default /api/main)" },
+  { flag: "--result-ttl", env: "SQUARE_RESULT_TTL", key: "resultTtlMs", help: "seconds a result stays readable (default 86400)", parse: (s) => positiveNumber(s, "--result-ttl") * 1000 },
+  { flag: "--body-limit", env: "SQUARE_BODY_LIMIT", key: "bodyLimit", help: "largest accepted request body (default 10mb)" },
+  { flag: "--demo-dir", env: "SQUARE_DEMO_DIR", key: "demoDir", help: "where demo models are built when missing (default models/demo)" },
+  { flag: "--log-level", env: "LOG_LEVEL", key: "logLevel", help: "error, warn, info, debug (default info)" },
+]);
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  roles: [...ALL_ROLES],
+  port: 8000,
+  devices: "cpu",
+  prefix: "/api/main",
+  resultTtlMs: 24 * 3600 * 1000,
+  bodyLimit: "10mb",
+  demoDir: "models/demo",
+  logLevel: "info",
+});
+
+function parseRoles(text: string): Role[] {
+  const roles = text.split(",").map((r) => r.trim()).filter(Boolean);
+  for (const r of roles) if (!ALL_ROLES.includes(r as Role)) throw new Error(`unknown role "${r}": use ${ALL_ROLES.join(", ")}`);
+  if (roles.length === 0) throw new Error("--roles needs at least one role");
+  return roles as Role[];
+}
+
+function positiveNumber(text: string, name: string): number {
+  const n = Number(text);
+  if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${text}"`);
+  return n;
+}
+
+function parsePort(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port must be 0..65535, got "${text}"`);
+  return n;
+}
+
+export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Settings {
+  const settings: Settings = { ...DEFAULT_SETTINGS, roles: [...DEFAULT_SETTINGS.roles] };
+  const assign = (opt: Option, raw: string) => {
+    (settings as unknown as Record<string, unknown>)[opt.key] = opt.parse ? opt.parse(raw) : raw;
+  };
+  for (const opt of OPTIONS) if (env[opt.env] !== undefined && env[opt.env] !== "") assign(opt, env[opt.env] as string);
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const opt = OPTIONS.find((o) => o.flag === flag);
+    if (!opt) throw new Error(`unknown option "${argv[i]}" (see --help)`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    assign(opt, value);
+  }
+  return settings;
+}

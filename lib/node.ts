@@ -1,0 +1,73 @@
+/**
+ * Starts one node: a Moleculer broker with the services of its roles (gateway, scheduler, model
+ * actors). Embedded mode is every role in one process with in-memory backends.
+ */
+import Moleculer from "moleculer";
+import type { AddressInfo } from "node:net";
+import { brokerConfig } from "../moleculer.config.ts";
+import type { Settings } from "./config/settings.ts";
+import { openBackends, Backends } from "./backends.ts";
+import { loadModelsFile } from "./config/models-file.ts";
+import type { ModelSettings } from "./config/model-settings.ts";
+import { ModelRuntime } from "./model/runtime.ts";
+import { parseDeviceList, Device, deviceName } from "./onnx/device.ts";
+import { modelServiceName } from "./model/metadata.ts";
+import { apiService } from "../services/api.service.ts";
+import { schedulerService } from "../services/scheduler.service.ts";
+import { modelService } from "../services/model.service.ts";
+import { demoModels } from "./demo-models.ts";
+import { warmUp } from "./model/warm-up.ts";
+
+export interface RunningNode {
+  broker: Moleculer.ServiceBroker;
+  backends: Backends;
+  /** The gateway's HTTP port, when this node is a gateway. */
+  port?: number;
+  stop(): Promise<void>;
+}
+
+export const VERSION = "0.1.0";
+
+export async function startNode(settings: Settings): Promise<RunningNode> {
+  const devices = parseDeviceList(settings.devices);
+  const broker = new Moleculer.ServiceBroker(brokerConfig(settings));
+  const log = broker.getLogger("node");
+  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs });
+  if (backends.kind === "memory") log.warn("task store: in memory (no --redis); tasks do not survive a restart and are not shared with other nodes");
+  if (settings.roles.includes("gateway")) {
+    log.warn("auth: none; every client may use every route (put the gateway behind an authenticating proxy in production)");
+    broker.createService(apiService({ backends, port: settings.port, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION }));
+  }
+  if (settings.roles.includes("scheduler")) broker.createService(schedulerService(backends));
+  await broker.start();
+  const runtimes: ModelRuntime[] = [];
+  if (settings.roles.includes("models")) {
+    const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile) : await demoModels(settings.demoDir, (m) => log.info(m));
+    for (const model of models) for (const device of devices) runtimes.push(await startModel(broker, backends, model, device));
+  }
+  const api = broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo | string | null } } | undefined;
+  const address = api?.server?.address();
+  return {
+    broker,
+    backends,
+    port: typeof address === "object" && address ? address.port : undefined,
+    async stop() {
+      await broker.stop();
+      await backends.close();
+    },
+  };
+}
+
+async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device): Promise<ModelRuntime> {
+  const log = broker.getLogger("model");
+  const t0 = performance.now();
+  const runtime = await ModelRuntime.load({ ...model, ...(await backends.store.getModelUpdate(model.id)) }, device);
+  const t1 = performance.now();
+  await warmUp(runtime);
+  const t2 = performance.now();
+  if (runtime.providerWarning) log.warn(`${model.id} on ${deviceName(device)}: ${runtime.providerWarning}`);
+  broker.createService(modelService({ runtime, backends }));
+  await broker.waitForServices(modelServiceName(model.id));
+  log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ")}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
+  return runtime;
+}

@@ -1,0 +1,111 @@
+/**
+ * Main-thread handle to ONNX Runtime sessions living in worker threads, so the broker's event
+ * loop never blocks on inference. A pool of `workers` sessions; each run goes to the least busy.
+ */
+import { Worker } from "node:worker_threads";
+import type { NdArray } from "../tensor.ts";
+import type { IoInfo } from "./session.ts";
+import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
+import { Device, executionProviders } from "./device.ts";
+
+export interface RunnerOptions {
+  modelPath: string;
+  device: Device;
+  disableGpu: boolean;
+  workers: number;
+  intraOpThreads: number;
+}
+
+export interface RunResult {
+  outputs: Record<string, NdArray>;
+  runMs: number;
+}
+
+interface Pending {
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  busy: number;
+  pending: Map<number, Pending>;
+}
+
+/** Workers run TypeScript through tsx; inherit it from the parent or add it. */
+function workerExecArgv(): string[] {
+  const parent = process.execArgv;
+  return parent.some((a) => a.includes("tsx")) ? parent : [...parent, "--import", import.meta.resolve("tsx")];
+}
+
+export class OnnxRunner {
+  inputs: IoInfo[] = [];
+  outputs: IoInfo[] = [];
+  provider = "cpu";
+  warning?: string;
+  private pool: PoolWorker[] = [];
+  private nextId = 1;
+
+  private constructor(private readonly options: RunnerOptions) {}
+
+  static async open(options: RunnerOptions): Promise<OnnxRunner> {
+    const runner = new OnnxRunner(options);
+    await Promise.all(Array.from({ length: Math.max(1, options.workers) }, () => runner.spawn()));
+    return runner;
+  }
+
+  get inputNames(): string[] {
+    return this.inputs.map((i) => i.name);
+  }
+
+  get outputNames(): string[] {
+    return this.outputs.map((o) => o.name);
+  }
+
+  run(feeds: Record<string, NdArray>, outputNames?: string[]): Promise<RunResult> {
+    const target = this.pool.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextId++;
+    target.busy++;
+    return new Promise<RunResult>((resolve, reject) => {
+      target.pending.set(id, { resolve, reject });
+      const req: WorkerRequest = { id, feeds, outputNames };
+      target.worker.postMessage(req);
+    }).finally(() => target.busy--);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pool.map((p) => p.worker.terminate()));
+    this.pool = [];
+  }
+
+  private spawn(): Promise<void> {
+    const { modelPath, device, disableGpu, intraOpThreads } = this.options;
+    const worker = new Worker(new URL("./session-worker.ts", import.meta.url), {
+      workerData: { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads },
+      execArgv: workerExecArgv(),
+    });
+    const entry: PoolWorker = { worker, busy: 0, pending: new Map() };
+    return new Promise<void>((resolve, reject) => {
+      worker.on("message", (msg: WorkerReply) => {
+        if (msg.kind === "ready") {
+          Object.assign(this, { inputs: msg.inputs, outputs: msg.outputs, provider: msg.provider, warning: msg.warning });
+          this.pool.push(entry);
+          resolve();
+        } else if (msg.kind === "load-failed") {
+          void worker.terminate();
+          reject(new Error(`cannot load ${modelPath}: ${msg.message}`));
+        } else {
+          const p = entry.pending.get(msg.id);
+          entry.pending.delete(msg.id);
+          if (msg.kind === "result") p?.resolve({ outputs: msg.outputs, runMs: msg.runMs });
+          else p?.reject(new Error(`inference failed: ${msg.message}`));
+        }
+      });
+      worker.on("error", (err) => {
+        for (const p of entry.pending.values()) p.reject(err);
+        entry.pending.clear();
+        reject(err);
+      });
+    });
+  }
+}

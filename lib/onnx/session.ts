@@ -1,0 +1,69 @@
+/**
+ * The only module that knows ONNX Runtime. Used inside worker threads (session-worker.ts):
+ * `session.run` blocks its thread for the whole run.
+ */
+import ort from "onnxruntime-node";
+import { NdArray, DType, TypedData } from "../tensor.ts";
+import { ProviderConfig } from "./device.ts";
+
+export interface SessionSettings {
+  modelPath: string;
+  providers: ProviderConfig[];
+  intraOpThreads: number;
+}
+
+export interface IoInfo {
+  name: string;
+  type: string;
+  /** Dimension sizes, or symbolic names for dynamic dimensions. */
+  shape: (number | string)[];
+}
+
+export interface LoadedSession {
+  session: ort.InferenceSession;
+  inputs: IoInfo[];
+  outputs: IoInfo[];
+  /** The provider actually in use (CUDA falls back to CPU when its library is absent). */
+  provider: string;
+  warning?: string;
+}
+
+export async function openSession(settings: SessionSettings): Promise<LoadedSession> {
+  const base = { intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: "all" as const };
+  let session: ort.InferenceSession;
+  let warning: string | undefined;
+  const wantsGpu = settings.providers.some((p) => typeof p === "object");
+  try {
+    session = await ort.InferenceSession.create(settings.modelPath, { ...base, executionProviders: settings.providers as never });
+  } catch (err) {
+    if (!wantsGpu) throw err;
+    warning = `CUDA execution provider unavailable (${(err as Error).message.split("\n")[0]}); running on CPU`;
+    session = await ort.InferenceSession.create(settings.modelPath, { ...base, executionProviders: ["cpu"] });
+  }
+  return {
+    session,
+    inputs: session.inputMetadata.map(describe),
+    outputs: session.outputMetadata.map(describe),
+    provider: wantsGpu && !warning ? "cuda" : "cpu",
+    warning,
+  };
+}
+
+function describe(m: ort.InferenceSession.ValueMetadata): IoInfo {
+  return m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: "non-tensor", shape: [] };
+}
+
+export async function runSession(
+  loaded: LoadedSession,
+  feeds: Record<string, NdArray>,
+  outputNames?: readonly string[],
+): Promise<Record<string, NdArray>> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const [name, a] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(a.dtype, a.data, a.shape);
+  const results = outputNames ? await loaded.session.run(ortFeeds, outputNames as string[]) : await loaded.session.run(ortFeeds);
+  const out: Record<string, NdArray> = {};
+  for (const [name, t] of Object.entries(results)) {
+    out[name] = { dtype: t.type as DType, shape: [...t.dims], data: t.data as TypedData };
+  }
+  return out;
+}

@@ -1,0 +1,15 @@
+/** Messages between the main thread (runner.ts) and session workers (session-worker.ts). */
+import type { NdArray } from "../tensor.ts";
+import type { IoInfo } from "./session.ts";
+
+export interface WorkerRequest {
+  id: number;
+  feeds: Record<string, NdArray>;
+  outputNames?: string[];
+}
+
+export type WorkerReply =
+  | { kind: "ready"; inputs: IoInfo[]; outputs: IoInfo[]; provider: string; warning?: string }
+  | { kind: "load-failed"; message: string }
+  | { kind: "result"; id: number; outputs: Record<string, NdArray>; runMs: number }
+  | { kind: "error"; id: number; message: string };

@@ -1,0 +1,112 @@
+/**
+ * WorkQueue on Redis Streams (cluster mode): one stream per model, one consumer group shared by
+ * its replicas. A replica reads only as many entries as it has room for; entries stay pending
+ * until the handler resolves (XACK + XDEL). While a delivery runs, its consumer keeps resetting
+ * the entry's idle time; an entry idle longer than `visibilityMs` (its replica died or hung) is
+ * claimed by another replica. A handler that throws leaves its entry pending for such a claim.
+ */
+import { Redis } from "ioredis";
+import type { ConsumeOptions, Consumer, DeliveryHandler, QueueEntry, WorkQueue } from "./work-queue.ts";
+
+const GROUP = "replicas";
+
+export interface RedisQueueOptions {
+  /** Idle time after which another replica may claim a pending entry. */
+  visibilityMs: number;
+  /** How long one blocking read waits for new entries. */
+  blockMs: number;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+export class RedisWorkQueue implements WorkQueue {
+  private readonly readers = new Set<Redis>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly options: RedisQueueOptions = { visibilityMs: 10_000, blockMs: 1000 },
+  ) {}
+
+  streamKey = (model: string): string => `${this.prefix}queue:${model}`;
+  private attemptsKey = (model: string): string => `${this.prefix}attempts:${model}`;
+
+  async enqueue(entry: QueueEntry): Promise<void> {
+    await this.redis.xadd(this.streamKey(entry.model), "*", "entry", JSON.stringify(entry));
+  }
+
+  async depth(model: string): Promise<number> {
+    return this.redis.xlen(this.streamKey(model));
+  }
+
+  consume(model: string, consumerName: string, handler: DeliveryHandler, options: ConsumeOptions): Consumer {
+    const key = this.streamKey(model);
+    const reader = this.redis.duplicate(); // blocking reads need a connection of their own
+    this.readers.add(reader);
+    const inFlight = new Map<string, Promise<void>>();
+    let stopped = false;
+    let slotFreed: () => void = () => {};
+
+    const deliver = ([id, fields]: StreamEntry) => {
+      const run = (async () => {
+        const attempt = await this.redis.hincrby(this.attemptsKey(model), id, 1);
+        const entry = JSON.parse(fields[fields.indexOf("entry") + 1]) as QueueEntry;
+        await handler({ entry, attempt });
+        await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id).exec();
+      })()
+        .catch(() => undefined) // left pending: claimed again after the visibility timeout
+        .finally(() => {
+          inFlight.delete(id);
+          slotFreed();
+        });
+      inFlight.set(id, run);
+    };
+
+    const keepAlive = setInterval(() => {
+      const ids = [...inFlight.keys()];
+      if (ids.length) void this.redis.xclaim(key, GROUP, consumerName, 0, ...ids, "JUSTID").catch(() => undefined);
+    }, Math.max(100, this.options.visibilityMs / 3));
+
+    const loop = async () => {
+      await this.redis.xgroup("CREATE", key, GROUP, "0", "MKSTREAM").catch((err: Error) => {
+        if (!/BUSYGROUP/.test(err.message)) throw err;
+      });
+      while (!stopped) {
+        const room = options.concurrency - inFlight.size;
+        if (room <= 0) {
+          await new Promise<void>((resolve) => (slotFreed = resolve));
+          continue;
+        }
+        const claimed = (await this.redis.xautoclaim(key, GROUP, consumerName, this.options.visibilityMs, "0-0", "COUNT", room)) as [string, StreamEntry[]];
+        const reclaimed = claimed[1].filter((e) => e && e[1]);
+        if (reclaimed.length) {
+          reclaimed.forEach(deliver);
+          continue;
+        }
+        const read = (await reader.xreadgroup("GROUP", GROUP, consumerName, "COUNT", room, "BLOCK", this.options.blockMs, "STREAMS", key, ">")) as [string, StreamEntry[]][] | null;
+        if (stopped) break; // entries read after stop stay pending for another replica
+        for (const [, entries] of read ?? []) entries.forEach(deliver);
+      }
+    };
+    const running = loop().catch((err) => {
+      if (!stopped) throw err;
+    });
+
+    return {
+      stop: async () => {
+        stopped = true;
+        slotFreed();
+        await running.catch(() => undefined);
+        await Promise.allSettled([...inFlight.values()]);
+        clearInterval(keepAlive);
+        reader.disconnect();
+        this.readers.delete(reader);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.readers) r.disconnect();
+    this.readers.clear();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Task state (SPEC §4). Implementations: memory-store.ts (embedded mode, unit tests) and a Redis
+ * store (cluster mode). A result is written once, by the replica that ran the task.
+ */
+import type { TaskName } from "../tasks/task-names.ts";
+import type { ModelUpdate } from "../config/model-settings.ts";
+
+export type TaskState = "queued" | "running" | "succeeded" | "failed";
+
+export interface TaskTimings {
+  queue_ms?: number;
+  tokenize_ms?: number;
+  inference_ms?: number;
+  postprocess_ms?: number;
+  total_ms?: number;
+}
+
+export interface TaskError {
+  type: string;
+  message: string;
+}
+
+export interface TaskRecord {
+  id: string;
+  model: string;
+  task: TaskName;
+  state: TaskState;
+  created_at: number;
+  updated_at: number;
+  attempts: number;
+  owner?: string;
+  error?: TaskError;
+  result?: Record<string, unknown>;
+  timings?: TaskTimings;
+}
+
+export interface TaskStore {
+  create(record: TaskRecord): Promise<void>;
+  get(id: string): Promise<TaskRecord | undefined>;
+  markRunning(id: string, attempt: number): Promise<void>;
+  /** Stores the result; a second completion of the same task is ignored (first write wins). */
+  complete(id: string, result: Record<string, unknown>, timings: TaskTimings): Promise<boolean>;
+  fail(id: string, error: TaskError, timings?: TaskTimings): Promise<void>;
+  /** Persisted `update` changes per model, merged; replicas that start later apply them. */
+  saveModelUpdate(model: string, update: ModelUpdate): Promise<ModelUpdate>;
+  getModelUpdate(model: string): Promise<ModelUpdate>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_RESULT_TTL_MS = 24 * 3600 * 1000;

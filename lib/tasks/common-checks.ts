@@ -1,0 +1,38 @@
+/** Checks shared by several tasks' `check` step. */
+import type { FieldProblem } from "../errors.ts";
+import type { TaskRequest } from "./request.ts";
+import type { ModelFacts } from "./types.ts";
+
+const EXTRA_OUTPUTS: Record<string, string> = { output_attentions: "attentions", output_hidden_states: "hidden_states" };
+
+/** `model_kwargs` the forward pass understands, and whether this export can provide them. */
+export function checkModelKwargs(request: TaskRequest, model: ModelFacts): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const [key, value] of Object.entries(request.model_kwargs)) {
+    const field = `model_kwargs.${key}`;
+    const prefix = EXTRA_OUTPUTS[key];
+    if (prefix === undefined && key !== "average_adapters") problems.push({ field, message: `unknown option; known: ${[...Object.keys(EXTRA_OUTPUTS), "average_adapters"].join(", ")}` });
+    else if (typeof value !== "boolean") problems.push({ field, message: "must be a boolean" });
+    else if (prefix && value && !model.outputNames.some((n) => n.startsWith(prefix))) problems.push({ field, message: `this model's ONNX export has no ${prefix} outputs` });
+  }
+  return problems;
+}
+
+/** Unknown keys and wrong types in `task_kwargs`, given the task's known options and their types. */
+export function checkTaskKwargs(request: TaskRequest, known: Record<string, "boolean" | "string" | "integer" | "number">): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const [key, value] of Object.entries(request.task_kwargs)) {
+    const type = known[key];
+    const field = `task_kwargs.${key}`;
+    if (!type) problems.push({ field, message: `unknown option for this task; known: ${Object.keys(known).join(", ") || "none"}` });
+    else if (type === "integer" ? !Number.isInteger(value) : typeof value !== type) problems.push({ field, message: `must be ${type === "integer" ? "an integer" : `a ${type}`}` });
+  }
+  return problems;
+}
+
+/** Extra outputs the forward pass must return for `model_kwargs`. */
+export function requestedExtraOutputs(request: TaskRequest, outputNames: readonly string[]): string[] {
+  return Object.entries(EXTRA_OUTPUTS).flatMap(([key, prefix]) =>
+    request.model_kwargs[key] === true ? outputNames.filter((n) => n.startsWith(prefix)) : [],
+  );
+}

@@ -1,0 +1,14 @@
+/** The frozen registry of implemented task pipelines. A task without a pipeline is served by no model. */
+import type { TaskPipeline } from "./types.ts";
+import type { TaskName } from "./task-names.ts";
+import { sequenceClassification } from "./sequence-classification.ts";
+import { embedding } from "./embedding.ts";
+
+export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> = Object.freeze({
+  "sequence-classification": sequenceClassification,
+  embedding,
+});
+
+export const pipelineFor = (task: TaskName): TaskPipeline | undefined => TASK_PIPELINES[task];
+
+export const isImplemented = (task: TaskName): boolean => TASK_PIPELINES[task] !== undefined;

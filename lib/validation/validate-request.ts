@@ -1,0 +1,49 @@
+/** Everything checked at the gateway before a task exists (SPEC §3); one 422 listing every problem. */
+import { invalidFields, FieldProblem } from "../errors.ts";
+import type { ModelMeta } from "../model/metadata.ts";
+import { withDefaults, itemCount, TaskRequest } from "../tasks/request.ts";
+import type { TaskName } from "../tasks/task-names.ts";
+import { pipelineFor } from "../tasks/registry.ts";
+import { bodyShapeProblems } from "./body-schema.ts";
+import { textInputProblems, preprocessedProblems } from "./input-shape.ts";
+
+export function validateRequest(body: unknown, task: TaskName, model: ModelMeta): TaskRequest {
+  const pipeline = pipelineFor(task);
+  if (!pipeline || !model.tasks.includes(task)) {
+    const can = model.tasks.length ? model.tasks.join(", ") : "no task";
+    throw invalidFields([{ field: "task", message: `this model does not support ${task}; it supports ${can}` }]);
+  }
+  const shape = bodyShapeProblems(body);
+  if (shape.length) throw invalidFields(shape);
+  const request = withDefaults(body as TaskRequest);
+  const problems: FieldProblem[] = [...inputProblems(request, task, model), ...featureProblems(request, model)];
+  if (problems.length === 0) problems.push(...pipeline.check(request, model));
+  if (problems.length) throw invalidFields(problems);
+  return request;
+}
+
+function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): FieldProblem[] {
+  const problems = request.is_preprocessed
+    ? preprocessedProblems(request.input, model.vocabSize, model.maxLength)
+    : Array.isArray(request.input)
+      ? textInputProblems(task, request.input)
+      : [{ field: "input", message: "must be a list of texts (or set is_preprocessed for tokenized arrays)" }];
+  if (problems.length) return problems;
+  const count = itemCount(request);
+  if (count > model.maxInput) return [{ field: "input", message: `has ${count} items; this model accepts at most ${model.maxInput} per request (max_input)` }];
+  const truncation = request.preprocessing_kwargs.truncation;
+  if (!request.is_preprocessed && truncation === "only_second" && (request.input as unknown[]).some((x) => typeof x === "string")) {
+    return [{ field: "preprocessing_kwargs.truncation", message: "only_second needs pairs; these items are single texts" }];
+  }
+  return [];
+}
+
+/** Features other issues implement are refused clearly rather than ignored. */
+function featureProblems(request: TaskRequest, model: ModelMeta): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (Object.keys(request.explain_kwargs).length) problems.push({ field: "explain_kwargs", message: "explanations are not available on this server yet" });
+  if (Object.keys(request.attack_kwargs).length) problems.push({ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" });
+  const adapters = Array.isArray(request.adapter_name) ? request.adapter_name : request.adapter_name ? [request.adapter_name] : [];
+  if (adapters.length && model.adapters.length === 0) problems.push({ field: "adapter_name", message: "this model has no adapters" });
+  return problems;
+}

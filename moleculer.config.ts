@@ -1,0 +1,59 @@
+/**
+ * Moleculer broker options for square-inference. `brokerConfig(settings)` fills in what comes
+ * from the command line (node id, transporter, log level); everything else is fixed here, each
+ * option with the reason for its value.
+ */
+import type { BrokerOptions } from "moleculer";
+import type { Settings } from "./lib/config/settings.ts";
+
+export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" | "logLevel">): BrokerOptions {
+  return {
+    // Namespace: brokers only see nodes of the same namespace on a shared transporter; lets
+    // several deployments (or test runs) share one NATS server. Env: MOLECULER_NAMESPACE.
+    namespace: process.env.MOLECULER_NAMESPACE ?? "square",
+    // Node id: unique per process in a cluster; the default is host name plus pid.
+    nodeID: settings.nodeId,
+    // Logger: Moleculer's console logger, one line per entry, no colours when not a TTY.
+    logger: { type: "Console", options: { level: settings.logLevel, colors: process.stdout.isTTY, formatter: "short" } },
+    // Transporter: undefined = standalone (embedded mode, in-process calls only); a NATS URL
+    // joins the cluster.
+    transporter: settings.transporter,
+    // Serializer: JSON keeps packets readable and interoperable with nodes in other languages.
+    serializer: "JSON",
+    // Request timeout: direct task calls on a busy model can take long; the REST path never
+    // waits on inference (it polls the task store), so a generous bound only guards hangs.
+    requestTimeout: 120_000,
+    // Retries: off. The work queue, not RPC, gives tasks their at-least-once delivery.
+    retryPolicy: { enabled: false },
+    // Concurrent requests per node: unbounded here; backpressure lives in the model queues.
+    maxCallLevel: 100,
+    // Heartbeats: how often a node says it is alive, and after how long silence it is dropped
+    // from the registry (and its services with it).
+    heartbeatInterval: 5,
+    heartbeatTimeout: 15,
+    // Balancing: Moleculer picks the replica for direct calls (NATS does not balance for us).
+    disableBalancer: false,
+    registry: {
+      // Round robin over replicas for direct calls; queue-based work is pulled, not pushed.
+      strategy: "RoundRobin",
+      // Prefer replicas on the calling node: no network hop in embedded mode.
+      preferLocal: true,
+    },
+    // Circuit breaker: off; a failing replica's tasks are retried through the queue instead.
+    circuitBreaker: { enabled: false },
+    // Bulkhead: off; the model actor bounds its own concurrency.
+    bulkhead: { enabled: false },
+    // Parameter validation of actions with `params` schemas (fastest-validator, Moleculer's default).
+    validator: true,
+    // Metrics and tracing: off by default; Prometheus metrics come with the gateway's /metrics.
+    metrics: { enabled: false },
+    tracing: { enabled: false },
+    // Internal services ($node.*) for introspection (`$node.services`, `$node.list`).
+    internalServices: true,
+    // Hot reload: never in a server.
+    hotReload: false,
+    // Stop the broker on SIGTERM/SIGINT, which runs every service's `stopped` (drain).
+    // The CLI installs its own handlers so it can log the drain; Moleculer's stay off.
+    skipProcessEventRegistration: true,
+  };
+}

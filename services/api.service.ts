@@ -1,0 +1,146 @@
+/**
+ * REST gateway (moleculer-web): SPEC §2 routes under the prefix. Validates requests against the
+ * model's metadata from the Moleculer registry, hands tasks to the scheduler and reads results
+ * straight from the task store (large arrays never ride in Moleculer messages).
+ */
+import type { ServiceSchema, Context } from "moleculer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import ApiGateway from "moleculer-web";
+import type { Backends } from "../lib/backends.ts";
+import { ROUTES, submitAction } from "../lib/gateway/routes.ts";
+import { openApiDocument, docsPage } from "../lib/gateway/openapi.ts";
+import { ModelDirectory, DeployedModel } from "../lib/gateway/model-directory.ts";
+import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
+import { taskResultResponse } from "../lib/gateway/task-result.ts";
+import { callEachReplica } from "../lib/gateway/replicas.ts";
+import { toErrorBody, notFound } from "../lib/errors.ts";
+import { validateRequest } from "../lib/validation/validate-request.ts";
+import { parseModelUpdate, ModelUpdate } from "../lib/config/model-settings.ts";
+import { modelServiceName } from "../lib/model/metadata.ts";
+import { TASK_NAMES, TaskName, QUEUED_MESSAGE } from "../lib/tasks/task-names.ts";
+
+export interface GatewayOptions {
+  backends: Backends;
+  port: number;
+  prefix: string;
+  bodyLimit: string;
+  version: string;
+}
+
+interface HttpParams {
+  body?: unknown;
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+}
+
+type HttpContext = Context<HttpParams, { $statusCode?: number; $responseType?: string }>;
+
+interface GatewayThis {
+  directory: ModelDirectory;
+  broker: { registry: ConstructorParameters<typeof ModelDirectory>[0] & Parameters<typeof callEachReplica>[1] };
+  requireModel(ctx: HttpContext): DeployedModel;
+}
+
+export function apiService({ backends, port, prefix, bodyLimit, version }: GatewayOptions): ServiceSchema {
+  const aliases = Object.fromEntries(ROUTES.map((r) => [`${r.method} ${r.path}`, `api.${r.action}`]));
+
+  const submit = (task: TaskName) => ({
+    async handler(this: GatewayThis, ctx: HttpContext) {
+      const model = this.requireModel(ctx);
+      const request = validateRequest(ctx.params.body, task, model.meta);
+      const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request });
+      return { message: QUEUED_MESSAGE[task], task_id };
+    },
+  });
+
+  return {
+    name: "api",
+    mixins: [ApiGateway],
+    settings: {
+      port,
+      ip: "0.0.0.0",
+      routes: [
+        {
+          path: prefix,
+          mappingPolicy: "restrict",
+          mergeParams: false,
+          aliases,
+          bodyParsers: { json: { limit: bodyLimit }, urlencoded: false },
+          onError: sendError,
+        },
+      ],
+      onError: sendError,
+      log4XXResponses: false,
+    },
+    created() {
+      const self = this as unknown as GatewayThis;
+      self.directory = new ModelDirectory(self.broker.registry);
+    },
+    events: {
+      "model.updated"(this: GatewayThis, ctx: Context<{ model: string; update: ModelUpdate }>) {
+        this.directory.noteUpdate(ctx.params.model, ctx.params.update);
+      },
+    },
+    methods: {
+      requireModel(this: GatewayThis, ctx: HttpContext): DeployedModel {
+        const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);
+        const model = this.directory.find(id);
+        if (!model) throw notFound(`model ${id} is not deployed`);
+        return model;
+      },
+    },
+    actions: {
+      heartbeat: () => ({ is_alive: true }),
+      models(this: GatewayThis) {
+        return this.directory.list().map((m) => ({
+          id: m.meta.id,
+          tasks: m.meta.tasks,
+          max_input: m.meta.maxInput,
+          replicas_ready: m.replicas.length,
+          replicas: m.replicas,
+        }));
+      },
+      openapi: () => openApiDocument(prefix, version),
+      docs(ctx: HttpContext) {
+        ctx.meta.$responseType = "text/html; charset=utf-8";
+        return docsPage(prefix);
+      },
+      async taskResult(ctx: HttpContext) {
+        const id = ctx.params.params.task_id;
+        const { status, body } = taskResultResponse(id, await backends.store.get(id));
+        ctx.meta.$statusCode = status;
+        return body;
+      },
+      modelHeartbeat(this: GatewayThis, ctx: HttpContext) {
+        const model = this.requireModel(ctx);
+        return { is_alive: true, replicas: model.replicas.length };
+      },
+      async stats(this: GatewayThis, ctx: HttpContext) {
+        const model = this.requireModel(ctx);
+        return mergeReplicaStats(await callEachReplica(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}));
+      },
+      async update(this: GatewayThis, ctx: HttpContext) {
+        const model = this.requireModel(ctx);
+        const update = parseModelUpdate(ctx.params.body);
+        const replies = await ctx.call<Record<string, unknown>[], object>("scheduler.updateModel", { model: model.meta.id, update });
+        this.directory.noteUpdate(model.meta.id, update);
+        return mergeReplicaStats(replies);
+      },
+      ...Object.fromEntries(TASK_NAMES.map((t) => [submitAction(t), submit(t)])),
+    },
+  };
+}
+
+/** One ModelStatistics with every replica's entry. */
+function mergeReplicaStats(replies: Record<string, unknown>[]): Record<string, unknown> {
+  if (replies.length === 0) throw notFound("model has no running replica");
+  return { ...replies[0], replicas: replies.flatMap((r) => (r.replicas as unknown[]) ?? []) };
+}
+
+function sendError(_req: IncomingMessage, res: ServerResponse, err: Error): void {
+  const { status, body } = toErrorBody(err as never);
+  if (status === 429) res.setHeader("Retry-After", "1");
+  res.setHeader("Content-Type", "application/json; charset=utf-8");
+  res.writeHead(status);
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,71 @@
+/**
+ * Model actor factory: one Moleculer service per model and device, named `model.<id>`. It pulls
+ * tasks from the model's work queue, runs them (ONNX Runtime in worker threads) and writes
+ * results to the task store. Other Moleculer nodes may also call its task actions directly.
+ */
+import type { ServiceSchema, Context } from "moleculer";
+import type { ModelRuntime } from "../lib/model/runtime.ts";
+import type { Backends } from "../lib/backends.ts";
+import type { Consumer } from "../lib/queue/work-queue.ts";
+import { metaOf, modelServiceName } from "../lib/model/metadata.ts";
+import { handleDelivery } from "../lib/model/deliveries.ts";
+import { modelStatistics } from "../lib/model/statistics.ts";
+import { validateRequest } from "../lib/validation/validate-request.ts";
+import { executeTask } from "../lib/tasks/execute.ts";
+import type { TaskName } from "../lib/tasks/task-names.ts";
+import { parseModelUpdate } from "../lib/config/model-settings.ts";
+
+export interface ModelServiceOptions {
+  runtime: ModelRuntime;
+  backends: Backends;
+  /** Concurrent tasks this replica takes from the queue. */
+  concurrency?: number;
+}
+
+export function modelService({ runtime, backends, concurrency = 4 }: ModelServiceOptions): ServiceSchema {
+  const id = runtime.settings.id;
+  let consumer: Consumer | undefined;
+  let state: "ready" | "draining" = "ready";
+
+  const taskAction = (task: TaskName) => ({
+    async handler(ctx: Context<Record<string, unknown>>) {
+      const { plaintext_arrays, ...body } = ctx.params;
+      const request = validateRequest(body, task, metaOf(id, runtime));
+      const { result, timings } = await executeTask(task, request, runtime, { plaintext: plaintext_arrays !== false });
+      return { ...result, timings };
+    },
+  });
+
+  return {
+    name: modelServiceName(id),
+    metadata: { squareModel: metaOf(id, runtime) },
+    actions: {
+      ...Object.fromEntries(runtime.capabilities.tasks.map((t) => [t, taskAction(t)])),
+      stats: {
+        async handler(this: { broker: { nodeID: string } }) {
+          return modelStatistics(runtime, [{ node: this.broker.nodeID, device: runtime.deviceLabel, state, queue_depth: await backends.queue.depth(id) }]);
+        },
+      },
+      /** Applies an `update` on this replica (the scheduler calls every replica). */
+      apply: {
+        visibility: "public",
+        async handler(this: { broker: { nodeID: string } }, ctx: Context<Record<string, unknown>>) {
+          await runtime.apply(parseModelUpdate(ctx.params));
+          return modelStatistics(runtime, [{ node: this.broker.nodeID, device: runtime.deviceLabel, state, queue_depth: await backends.queue.depth(id) }]);
+        },
+      },
+    },
+    async started(this: { broker: { nodeID: string; broadcast: (e: string, p: unknown) => Promise<void> } }) {
+      const broker = this.broker;
+      consumer = backends.queue.consume(id, `${broker.nodeID}:${runtime.deviceLabel}`, async (delivery) => {
+        const outcome = await handleDelivery(delivery, runtime, backends.store);
+        void broker.broadcast("task.finished", { task_id: outcome.taskId, model: id, state: outcome.state });
+      }, { concurrency });
+    },
+    async stopped() {
+      state = "draining";
+      await consumer?.stop();
+      await runtime.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Scheduler: turns validated requests into tasks (a record in the task store plus an entry in
+ * the model's durable work queue) and spreads `update`s to every replica of a model.
+ */
+import type { ServiceSchema, Context } from "moleculer";
+import { randomUUID } from "node:crypto";
+import type { Backends } from "../lib/backends.ts";
+import type { TaskRequest } from "../lib/tasks/request.ts";
+import type { TaskName } from "../lib/tasks/task-names.ts";
+import type { ModelUpdate } from "../lib/config/model-settings.ts";
+import { modelServiceName } from "../lib/model/metadata.ts";
+import { unavailable } from "../lib/errors.ts";
+import { callEachReplica, replicaNodes } from "../lib/gateway/replicas.ts";
+
+export interface SubmitParams {
+  model: string;
+  task: TaskName;
+  request: TaskRequest;
+  owner?: string;
+}
+
+interface BrokerLike {
+  registry: Parameters<typeof replicaNodes>[0];
+  broadcast(event: string, payload: unknown): Promise<void>;
+}
+
+export function schedulerService(backends: Backends): ServiceSchema {
+  return {
+    name: "scheduler",
+    actions: {
+      submit: {
+        async handler(ctx: Context<SubmitParams>) {
+          const { model, task, request, owner } = ctx.params;
+          const now = Date.now();
+          const id = randomUUID();
+          await backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, owner });
+          await backends.queue.enqueue({ taskId: id, model, task, request, enqueuedAt: now });
+          return { task_id: id };
+        },
+      },
+      /** Persists the change, applies it on every replica, returns their statistics. */
+      updateModel: {
+        async handler(this: { broker: BrokerLike }, ctx: Context<{ model: string; update: ModelUpdate }>) {
+          const { model, update } = ctx.params;
+          await backends.store.saveModelUpdate(model, update);
+          const action = `${modelServiceName(model)}.apply`;
+          if (replicaNodes(this.broker.registry, action).length === 0) throw unavailable(`model ${model} has no running replica`);
+          const replies = await callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, action, update);
+          await this.broker.broadcast("model.updated", { model, update });
+          return replies;
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/** The Redis task store and stream queue against the real Redis on 127.0.0.1:6379 (unique key prefix per run). */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { Redis } from "ioredis";
+import { RedisTaskStore } from "../../lib/store/redis-store.ts";
+import { RedisWorkQueue } from "../../lib/queue/redis-queue.ts";
+import { withDefaults } from "../../lib/tasks/request.ts";
+import type { QueueEntry } from "../../lib/queue/work-queue.ts";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const prefix = `square-test:${randomUUID()}:`;
+let redis: Redis;
+
+before(async () => {
+  redis = new Redis(REDIS_URL);
+});
+after(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+});
+
+const record = (id: string) => ({ id, model: "m/x", task: "embedding" as const, state: "queued" as const, created_at: 1, updated_at: 1, attempts: 0 });
+const entry = (taskId: string): QueueEntry => ({ taskId, model: "m/x", task: "embedding", request: withDefaults({ input: ["x"] }), enqueuedAt: Date.now() });
+
+test("redis store: lifecycle, first completion wins, TTL set, model updates merge", async () => {
+  const store = new RedisTaskStore(redis, prefix, 60_000);
+  await store.create(record("a"));
+  await store.markRunning("a", 2);
+  assert.deepEqual((await store.get("a"))?.state, "running");
+  assert.equal((await store.get("a"))?.attempts, 2);
+  assert.equal(await store.complete("a", { embeddings: [[1, 2]] }, { inference_ms: 3 }), true);
+  assert.equal(await store.complete("a", { embeddings: [[9]] }, {}), false);
+  await store.fail("a", { type: "internal", message: "late" });
+  await store.markRunning("a", 3);
+  const done = await store.get("a");
+  assert.equal(done?.state, "succeeded");
+  assert.deepEqual(done?.result, { embeddings: [[1, 2]] });
+  assert.deepEqual(done?.timings, { inference_ms: 3 });
+  const ttl = await redis.pttl(`${prefix}task:a`);
+  assert.ok(ttl > 50_000 && ttl <= 60_000, `ttl ${ttl}`);
+  assert.equal(await store.get("missing"), undefined);
+  await store.saveModelUpdate("m/x", { batch_size: 4 });
+  assert.deepEqual(await store.saveModelUpdate("m/x", { return_plaintext_arrays: true }), { batch_size: 4, return_plaintext_arrays: true });
+});
+
+test("redis queue: at most `concurrency` in flight, ack removes entries", async () => {
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 5000, blockMs: 100 });
+  let running = 0;
+  let peak = 0;
+  const seen: string[] = [];
+  const all = new Promise<void>((resolve) => {
+    const c = queue.consume("m/x", "c1", async ({ entry: e }) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+      seen.push(e.taskId);
+      if (seen.length === 6) setTimeout(() => void c.stop().then(resolve), 50);
+    }, { concurrency: 2 });
+  });
+  for (let i = 0; i < 6; i++) await queue.enqueue(entry(`t${i}`));
+  await all;
+  assert.equal(peak, 2);
+  assert.deepEqual(seen.sort(), ["t0", "t1", "t2", "t3", "t4", "t5"]);
+  assert.equal(await queue.depth("m/x"), 0);
+  await queue.close();
+});
+
+test("redis queue: an entry whose consumer died is claimed by another after the visibility timeout", async () => {
+  const model = "m/crash";
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 300, blockMs: 100 });
+  await queue.enqueue({ ...entry("dies"), model });
+  // A consumer that read the entry and then died: it is pending, owned by "doomed", never acknowledged.
+  const key = queue.streamKey(model);
+  await redis.xgroup("CREATE", key, "replicas", "0", "MKSTREAM");
+  const read = (await redis.xreadgroup("GROUP", "replicas", "doomed", "COUNT", 1, "STREAMS", key, ">")) as [string, [string, string[]][]][];
+  assert.equal(read[0][1].length, 1);
+  await redis.hincrby(`${prefix}attempts:${model}`, read[0][1][0][0], 1); // the dead consumer's delivery counted
+  const started = Date.now();
+  const delivery = await new Promise<{ attempt: number; taskId: string }>((resolve) => {
+    const rescuer = queue.consume(model, "rescuer", async ({ attempt, entry: e }) => {
+      resolve({ attempt, taskId: e.taskId });
+      void rescuer.stop();
+    }, { concurrency: 1 });
+  });
+  assert.deepEqual(delivery, { attempt: 2, taskId: "dies" }, "the second delivery knows it is the second attempt");
+  assert.ok(Date.now() - started >= 250, "not claimed before the visibility timeout");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await queue.depth(model), 0, "acknowledged and removed after the rescue");
+  await queue.close();
+});
+
+test("redis queue: a running delivery is kept alive past the visibility timeout, not stolen", async () => {
+  const model = "m/slow";
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 200, blockMs: 50 });
+  const deliveries: string[] = [];
+  const both = new Promise<void>((resolve) => {
+    const slow = queue.consume(model, "slow", async ({ entry: e }) => {
+      deliveries.push(`slow:${e.taskId}`);
+      await new Promise((r) => setTimeout(r, 700));
+      void slow.stop().then(resolve);
+    }, { concurrency: 1 });
+  });
+  await queue.enqueue({ ...entry("long"), model });
+  await new Promise((r) => setTimeout(r, 100));
+  const thief = queue.consume(model, "thief", async ({ entry: e }) => void deliveries.push(`thief:${e.taskId}`), { concurrency: 1 });
+  await both;
+  await thief.stop();
+  assert.deepEqual(deliveries, ["slow:long"]);
+  await queue.close();
+});

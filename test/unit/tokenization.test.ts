@@ -1,0 +1,87 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { TextTokenizer, TokenizeOptions } from "../../lib/tokenization/tokenizer.ts";
+import { codePointToUtf16 } from "../../lib/tokenization/offsets.ts";
+import { fixturePath } from "../helpers/fixtures.ts";
+
+let tok: TextTokenizer;
+const opts = (o: Partial<TokenizeOptions> = {}): TokenizeOptions => ({ maxLength: 128, truncation: "longest_first", addSpecialTokens: true, stride: 0, returnOverflowing: false, ...o });
+
+before(async () => {
+  tok = await TextTokenizer.load(`${await fixturePath("bert-tiny-base")}/tokenizer.json`);
+});
+
+/** The text under each token's offsets, lowercased, is the token without its ## prefix. */
+function assertOffsetsCover(text: string, tokens: string[], offsets: [number, number][], sequenceIds: (number | null)[], seq = 0) {
+  tokens.forEach((t, i) => {
+    if (sequenceIds[i] !== seq || t === "[UNK]") return;
+    assert.equal(text.slice(...offsets[i]).toLowerCase().normalize("NFD").replace(/\p{Mn}/gu, ""), t.replace(/^##/, ""), `token ${i} "${t}"`);
+  });
+}
+
+test("single text: special tokens, word ids, offsets into the text", async () => {
+  const text = "Hello, world!";
+  const [e] = await tok.encode([text], opts());
+  assert.equal(e.tokens[0], "[CLS]");
+  assert.equal(e.tokens.at(-1), "[SEP]");
+  assert.deepEqual(e.ids.length, e.tokens.length);
+  assert.deepEqual(e.attentionMask, e.ids.map(() => 1));
+  assert.deepEqual(e.typeIds, e.ids.map(() => 0));
+  assert.equal(e.wordIds[0], null);
+  assert.equal(e.wordIds.at(-1), null);
+  assert.deepEqual(e.specialTokensMask.filter((x) => x === 1).length, 2);
+  assertOffsetsCover(text, e.tokens, e.offsets, e.sequenceIds);
+  const words = e.wordIds.filter((w) => w !== null);
+  assert.deepEqual([...new Set(words)], [0, 1, 2, 3], "hello , world !");
+});
+
+test("pairs: type ids 0 then 1, sequence ids, offsets into each text", async () => {
+  const a = "where is the cat?";
+  const b = "The cat sat on the mat.";
+  const [e] = await tok.encode([[a, b]], opts());
+  const sep = e.tokens.indexOf("[SEP]");
+  assert.ok(sep > 0);
+  assert.deepEqual(e.typeIds.slice(0, sep + 1), new Array(sep + 1).fill(0));
+  assert.deepEqual(e.typeIds.slice(sep + 1), new Array(e.ids.length - sep - 1).fill(1));
+  assert.equal(e.sequenceIds[1], 0);
+  assert.equal(e.sequenceIds[sep + 1], 1);
+  assertOffsetsCover(a, e.tokens, e.offsets, e.sequenceIds, 0);
+  assertOffsetsCover(b, e.tokens, e.offsets, e.sequenceIds, 1);
+});
+
+test("truncation: longest_first trims to max_length; only_second keeps the first text", async () => {
+  const long = "the cat sat on the mat and the dog sat on the log all day long";
+  const [single] = await tok.encode([long], opts({ maxLength: 8 }));
+  assert.equal(single.ids.length, 8);
+  assert.equal(single.tokens.at(-1), "[SEP]");
+  const [pair] = await tok.encode([["is the cat here?", long]], opts({ maxLength: 12, truncation: "only_second" }));
+  assert.equal(pair.ids.length, 12);
+  const [full] = await tok.encode([["is the cat here?", long]], opts());
+  const firstLen = full.typeIds.filter((t) => t === 0).length;
+  assert.deepEqual(pair.ids.slice(0, firstLen), full.ids.slice(0, firstLen), "first text untouched");
+  const [none] = await tok.encode([long], opts({ truncation: "do_not_truncate", maxLength: 4 }));
+  assert.equal(none.ids.length, full.ids.length - firstLen + 1);
+});
+
+test("add_special_tokens false leaves them out", async () => {
+  const [e] = await tok.encode(["hello world"], opts({ addSpecialTokens: false }));
+  assert.ok(!e.tokens.includes("[CLS]") && !e.tokens.includes("[SEP]"));
+});
+
+test("impossible truncation is a 422-typed error naming the item", async () => {
+  await assert.rejects(tok.encode([["a b c d e f g", "h"]], opts({ maxLength: 4, truncation: "only_second" })), (err: Error & { type?: string }) => {
+    assert.equal(err.type, "invalid_request");
+    assert.match(err.message, /input\[0\] cannot be tokenized/);
+    return true;
+  });
+});
+
+test("offsets are JavaScript string positions even after astral characters", async () => {
+  const text = "cat 😀 dog";
+  const [e] = await tok.encode([text], opts());
+  const dog = e.tokens.indexOf("dog");
+  assert.ok(dog > 0, JSON.stringify(e.tokens));
+  assert.equal(text.slice(...e.offsets[dog]), "dog");
+  assert.equal(codePointToUtf16("a😀b", 2), 3);
+  assert.equal(codePointToUtf16("abc", 2), 2);
+});
