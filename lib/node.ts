@@ -32,7 +32,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   const devices = parseDeviceList(settings.devices);
   const broker = new Moleculer.ServiceBroker(brokerConfig(settings));
   const log = broker.getLogger("node");
-  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs });
+  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs });
   if (backends.kind === "memory") log.warn("task store: in memory (no --redis); tasks do not survive a restart and are not shared with other nodes");
   if (settings.roles.includes("gateway")) {
     log.warn("auth: none; every client may use every route (put the gateway behind an authenticating proxy in production)");
@@ -43,7 +43,9 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   const runtimes: ModelRuntime[] = [];
   if (settings.roles.includes("models")) {
     const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile) : await demoModels(settings.demoDir, (m) => log.info(m));
-    for (const model of models) for (const device of devices) runtimes.push(await startModel(broker, backends, model, device));
+    await Promise.all(models.map((model) => backends.store.registerModel(model.id)));
+    const starts = models.flatMap((model) => devices.map((device) => startModel(broker, backends, model, device)));
+    runtimes.push(...(await Promise.all(starts)));
   }
   const api = broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo | string | null } } | undefined;
   const address = api?.server?.address();
@@ -67,7 +69,7 @@ async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, m
   const t2 = performance.now();
   if (runtime.providerWarning) log.warn(`${model.id} on ${deviceName(device)}: ${runtime.providerWarning}`);
   broker.createService(modelService({ runtime, backends }));
-  await broker.waitForServices(modelServiceName(model.id));
-  log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ")}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
+  await broker.waitForServices(modelServiceName(model.id), 30_000, 10);
+  log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ") || "none yet"}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
   return runtime;
 }

@@ -13,7 +13,8 @@ import { ModelDirectory, DeployedModel } from "../lib/gateway/model-directory.ts
 import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
 import { taskResultResponse } from "../lib/gateway/task-result.ts";
 import { callEachReplica } from "../lib/gateway/replicas.ts";
-import { toErrorBody, notFound } from "../lib/errors.ts";
+import { storeCall } from "../lib/store/store-call.ts";
+import { toErrorBody, notFound, unavailable } from "../lib/errors.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
 import { parseModelUpdate, ModelUpdate } from "../lib/config/model-settings.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
@@ -38,7 +39,7 @@ type HttpContext = Context<HttpParams, { $statusCode?: number; $responseType?: s
 interface GatewayThis {
   directory: ModelDirectory;
   broker: { registry: ConstructorParameters<typeof ModelDirectory>[0] & Parameters<typeof callEachReplica>[1] };
-  requireModel(ctx: HttpContext): DeployedModel;
+  requireModel(ctx: HttpContext): Promise<DeployedModel>;
 }
 
 export function apiService({ backends, port, prefix, bodyLimit, version }: GatewayOptions): ServiceSchema {
@@ -46,7 +47,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
 
   const submit = (task: TaskName) => ({
     async handler(this: GatewayThis, ctx: HttpContext) {
-      const model = this.requireModel(ctx);
+      const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta);
       const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request });
       return { message: QUEUED_MESSAGE[task], task_id };
@@ -71,6 +72,10 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       ],
       onError: sendError,
       log4XXResponses: false,
+      // One line per request at info is noise for an inference server; debug keeps it available.
+      logRequest: "debug",
+      logResponse: "debug",
+      logRouteRegistration: "debug",
     },
     created() {
       const self = this as unknown as GatewayThis;
@@ -82,11 +87,18 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       },
     },
     methods: {
-      requireModel(this: GatewayThis, ctx: HttpContext): DeployedModel {
+      /** Replaces moleculer-web's handler, which logs stack traces: one line, no internals (SPEC §12). */
+      errorHandler(this: { logger: { warn(...a: unknown[]): void; error(...a: unknown[]): void } }, req: IncomingMessage, res: ServerResponse, err: Error) {
+        const { status } = toErrorBody(err as never);
+        if (status >= 500) this.logger[status === 500 ? "error" : "warn"](`${req.method} ${req.url} → ${status}: ${err.name}: ${err.message}`);
+        sendError(req, res, err);
+      },
+      async requireModel(this: GatewayThis, ctx: HttpContext): Promise<DeployedModel> {
         const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);
         const model = this.directory.find(id);
-        if (!model) throw notFound(`model ${id} is not deployed`);
-        return model;
+        if (model) return model;
+        if (await storeCall(() => backends.store.isKnownModel(id))) throw unavailable(`model ${id} has no ready replica (loading, or every replica is down)`);
+        throw notFound(`model ${id} is not deployed`);
       },
     },
     actions: {
@@ -107,20 +119,26 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       },
       async taskResult(ctx: HttpContext) {
         const id = ctx.params.params.task_id;
-        const { status, body } = taskResultResponse(id, await backends.store.get(id));
+        const { status, body } = taskResultResponse(id, await storeCall(() => backends.store.get(id)));
         ctx.meta.$statusCode = status;
         return body;
       },
-      modelHeartbeat(this: GatewayThis, ctx: HttpContext) {
-        const model = this.requireModel(ctx);
-        return { is_alive: true, replicas: model.replicas.length };
+      async modelHeartbeat(this: GatewayThis, ctx: HttpContext) {
+        try {
+          const model = await this.requireModel(ctx);
+          return { is_alive: true, replicas: model.replicas.length };
+        } catch (err) {
+          if ((err as { type?: string }).type !== "unavailable") throw err;
+          ctx.meta.$statusCode = 503;
+          return { is_alive: false, replicas: 0 };
+        }
       },
       async stats(this: GatewayThis, ctx: HttpContext) {
-        const model = this.requireModel(ctx);
+        const model = await this.requireModel(ctx);
         return mergeReplicaStats(await callEachReplica(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}));
       },
       async update(this: GatewayThis, ctx: HttpContext) {
-        const model = this.requireModel(ctx);
+        const model = await this.requireModel(ctx);
         const update = parseModelUpdate(ctx.params.body);
         const replies = await ctx.call<Record<string, unknown>[], object>("scheduler.updateModel", { model: model.meta.id, update });
         this.directory.noteUpdate(model.meta.id, update);

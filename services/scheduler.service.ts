@@ -10,6 +10,7 @@ import type { TaskName } from "../lib/tasks/task-names.ts";
 import type { ModelUpdate } from "../lib/config/model-settings.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
 import { unavailable } from "../lib/errors.ts";
+import { storeCall } from "../lib/store/store-call.ts";
 import { callEachReplica, replicaNodes } from "../lib/gateway/replicas.ts";
 
 export interface SubmitParams {
@@ -33,8 +34,8 @@ export function schedulerService(backends: Backends): ServiceSchema {
           const { model, task, request, owner } = ctx.params;
           const now = Date.now();
           const id = randomUUID();
-          await backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, owner });
-          await backends.queue.enqueue({ taskId: id, model, task, request, enqueuedAt: now });
+          await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, owner }));
+          await storeCall(() => backends.queue.enqueue({ taskId: id, model, task, request, enqueuedAt: now }));
           return { task_id: id };
         },
       },

@@ -18,6 +18,10 @@ export interface Settings {
   prefix: string;
   resultTtlMs: number;
   bodyLimit: string;
+  /** Prefix of every Redis key; distinct per deployment sharing one Redis. */
+  keyPrefix: string;
+  /** Idle time after which another replica may take over a task whose replica went silent. */
+  visibilityMs: number;
   /** Where `npm start` builds the demo models when no models file is given. */
   demoDir: string;
   logLevel: string;
@@ -42,6 +46,8 @@ export const OPTIONS: readonly Option[] = Object.freeze([
   { flag: "--prefix", env: "SQUARE_PREFIX", key: "prefix", help: "REST route prefix (default /api/main)" },
   { flag: "--result-ttl", env: "SQUARE_RESULT_TTL", key: "resultTtlMs", help: "seconds a result stays readable (default 86400)", parse: (s) => positiveNumber(s, "--result-ttl") * 1000 },
   { flag: "--body-limit", env: "SQUARE_BODY_LIMIT", key: "bodyLimit", help: "largest accepted request body (default 10mb)" },
+  { flag: "--key-prefix", env: "SQUARE_KEY_PREFIX", key: "keyPrefix", help: "prefix of Redis keys (default square:)" },
+  { flag: "--visibility-timeout", env: "SQUARE_VISIBILITY_TIMEOUT", key: "visibilityMs", help: "seconds before a silent replica's task is taken over (default 10)", parse: (s) => positiveNumber(s, "--visibility-timeout") * 1000 },
   { flag: "--demo-dir", env: "SQUARE_DEMO_DIR", key: "demoDir", help: "where demo models are built when missing (default models/demo)" },
   { flag: "--log-level", env: "LOG_LEVEL", key: "logLevel", help: "error, warn, info, debug (default info)" },
 ]);
@@ -53,6 +59,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   prefix: "/api/main",
   resultTtlMs: 24 * 3600 * 1000,
   bodyLimit: "10mb",
+  keyPrefix: "square:",
+  visibilityMs: 10_000,
   demoDir: "models/demo",
   logLevel: "info",
 });

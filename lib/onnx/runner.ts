@@ -32,10 +32,13 @@ interface PoolWorker {
   pending: Map<number, Pending>;
 }
 
-/** Workers run TypeScript through tsx; inherit it from the parent or add it. */
-function workerExecArgv(): string[] {
-  const parent = process.execArgv;
-  return parent.some((a) => a.includes("tsx")) ? parent : [...parent, "--import", import.meta.resolve("tsx")];
+/**
+ * Workers run TypeScript through tsx. On Node 20 a worker's entry module is resolved before any
+ * `--import` hooks apply, so a small JavaScript bootstrap registers tsx and then imports the entry.
+ */
+function workerBootstrap(entry: URL): string {
+  const api = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  return `import(${api}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
 }
 
 export class OnnxRunner {
@@ -80,9 +83,9 @@ export class OnnxRunner {
 
   private spawn(): Promise<void> {
     const { modelPath, device, disableGpu, intraOpThreads } = this.options;
-    const worker = new Worker(new URL("./session-worker.ts", import.meta.url), {
+    const worker = new Worker(workerBootstrap(new URL("./session-worker.ts", import.meta.url)), {
+      eval: true,
       workerData: { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads },
-      execArgv: workerExecArgv(),
     });
     const entry: PoolWorker = { worker, busy: 0, pending: new Map() };
     return new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import type { ModelUpdate } from "../config/model-settings.ts";
 export class MemoryTaskStore implements TaskStore {
   private readonly records = new Map<string, { record: TaskRecord; expiresAt: number }>();
   private readonly updates = new Map<string, ModelUpdate>();
+  private readonly knownModels = new Set<string>();
   private sweeper: NodeJS.Timeout;
 
   constructor(private readonly ttlMs = DEFAULT_RESULT_TTL_MS, private readonly now: () => number = Date.now) {
@@ -53,6 +54,14 @@ export class MemoryTaskStore implements TaskStore {
 
   async getModelUpdate(model: string): Promise<ModelUpdate> {
     return { ...this.updates.get(model) };
+  }
+
+  async registerModel(model: string): Promise<void> {
+    this.knownModels.add(model);
+  }
+
+  async isKnownModel(model: string): Promise<boolean> {
+    return this.knownModels.has(model);
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,14 @@ export class RedisTaskStore implements TaskStore {
     return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v)])) as ModelUpdate;
   }
 
+  async registerModel(model: string): Promise<void> {
+    await this.redis.sadd(`${this.prefix}models`, model);
+  }
+
+  async isKnownModel(model: string): Promise<boolean> {
+    return (await this.redis.sismember(`${this.prefix}models`, model)) === 1;
+  }
+
   async close(): Promise<void> {
     /* the connection belongs to the caller (backends.ts) */
   }

@@ -44,6 +44,9 @@ export interface TaskStore {
   /** Persisted `update` changes per model, merged; replicas that start later apply them. */
   saveModelUpdate(model: string, update: ModelUpdate): Promise<ModelUpdate>;
   getModelUpdate(model: string): Promise<ModelUpdate>;
+  /** Model ids some node was configured to serve: a request for one with no ready replica is a 503, not a 404. */
+  registerModel(model: string): Promise<void>;
+  isKnownModel(model: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

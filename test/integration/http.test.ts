@@ -214,3 +214,15 @@ test("OpenAPI paths are the served ones; the docs page renders them", async () =
   assert.match(docs.headers.get("content-type") ?? "", /text\/html/);
   assert.match(docs.body, /openapi\.json/);
 });
+
+test("a configured model with no ready replica is 503 (heartbeat is_alive false), not 404", async () => {
+  await s.node.backends.store.registerModel("user/loading-model");
+  const post = await s.post("/user/loading-model/embedding", { input: ["x"] });
+  assert.equal(post.status, 503);
+  assert.equal(post.body.error.type, "unavailable");
+  assert.match(post.body.error.message, /user\/loading-model has no ready replica/);
+  const hb = await s.get("/user/loading-model/health/heartbeat");
+  assert.equal(hb.status, 503);
+  assert.deepEqual(hb.body, { is_alive: false, replicas: 0 });
+  assert.equal((await s.get("/user/never-configured/health/heartbeat")).status, 404);
+});
