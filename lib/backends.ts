@@ -24,6 +24,8 @@ export interface BackendOptions {
   /** Key prefix in Redis; distinct per deployment (and per test run). */
   keyPrefix?: string;
   visibilityMs?: number;
+  /** Told about connection trouble the backends recover from. */
+  warn?: (message: string) => void;
 }
 
 export async function openBackends(options: BackendOptions): Promise<Backends> {
@@ -37,6 +39,8 @@ export async function openBackends(options: BackendOptions): Promise<Backends> {
   await redis.connect();
   const store = new RedisTaskStore(redis, prefix, options.resultTtlMs);
   const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: options.visibilityMs ?? 10_000, blockMs: 1000 });
+  queue.onError = (err) => options.warn?.(`work queue: ${err.message}; retrying`);
+  redis.on("error", (err: Error) => options.warn?.(`redis: ${err.message}`));
   return {
     store,
     queue,

@@ -32,7 +32,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   const devices = parseDeviceList(settings.devices);
   const broker = new Moleculer.ServiceBroker(brokerConfig(settings));
   const log = broker.getLogger("node");
-  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs });
+  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs, warn: (m) => log.warn(m) });
   if (backends.kind === "memory") log.warn("task store: in memory (no --redis); tasks do not survive a restart and are not shared with other nodes");
   if (settings.roles.includes("gateway")) {
     log.warn("auth: none; every client may use every route (put the gateway behind an authenticating proxy in production)");

@@ -26,6 +26,9 @@ export function modelService({ runtime, backends, concurrency = 4 }: ModelServic
   const id = runtime.settings.id;
   let consumer: Consumer | undefined;
   let state: "ready" | "draining" = "ready";
+  let running = 0;
+  let completed = 0;
+  const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await backends.queue.depth(id), running, completed });
 
   const taskAction = (task: TaskName) => ({
     async handler(ctx: Context<Record<string, unknown>>) {
@@ -41,9 +44,17 @@ export function modelService({ runtime, backends, concurrency = 4 }: ModelServic
     metadata: { squareModel: metaOf(id, runtime) },
     actions: {
       ...Object.fromEntries(runtime.capabilities.tasks.map((t) => [t, taskAction(t)])),
+      /** For work too large to wait for: queues a task like the REST route does; poll or await `task.finished`. */
+      submit: {
+        async handler(ctx: Context<Record<string, unknown> & { task: TaskName }>) {
+          const { task, ...body } = ctx.params;
+          const request = validateRequest(body, task, metaOf(id, runtime));
+          return ctx.call("scheduler.submit", { model: id, task, request });
+        },
+      },
       stats: {
         async handler(this: { broker: { nodeID: string } }) {
-          return modelStatistics(runtime, [{ node: this.broker.nodeID, device: runtime.deviceLabel, state, queue_depth: await backends.queue.depth(id) }]);
+          return modelStatistics(runtime, [await replicaInfo(this.broker.nodeID)]);
         },
       },
       /** Applies an `update` on this replica (the scheduler calls every replica). */
@@ -51,19 +62,27 @@ export function modelService({ runtime, backends, concurrency = 4 }: ModelServic
         visibility: "public",
         async handler(this: { broker: { nodeID: string } }, ctx: Context<Record<string, unknown>>) {
           await runtime.apply(parseModelUpdate(ctx.params));
-          return modelStatistics(runtime, [{ node: this.broker.nodeID, device: runtime.deviceLabel, state, queue_depth: await backends.queue.depth(id) }]);
+          return modelStatistics(runtime, [await replicaInfo(this.broker.nodeID)]);
         },
       },
     },
     async started(this: { broker: { nodeID: string; broadcast: (e: string, p: unknown) => Promise<void> } }) {
       const broker = this.broker;
       consumer = backends.queue.consume(id, `${broker.nodeID}:${runtime.deviceLabel}`, async (delivery) => {
-        const outcome = await handleDelivery(delivery, runtime, backends.store);
-        void broker.broadcast("task.finished", { task_id: outcome.taskId, model: id, state: outcome.state });
+        running++;
+        try {
+          const outcome = await handleDelivery(delivery, runtime, backends.store);
+          completed++;
+          void broker.broadcast("task.finished", { task_id: outcome.taskId, model: id, state: outcome.state });
+        } finally {
+          running--;
+        }
       }, { concurrency });
+      void broker.broadcast("model.replica.ready", { model: id, node: broker.nodeID, device: runtime.deviceLabel });
     },
-    async stopped() {
+    async stopped(this: { broker: { nodeID: string; broadcast: (e: string, p: unknown) => Promise<void> } }) {
       state = "draining";
+      await this.broker.broadcast("model.replica.leaving", { model: id, node: this.broker.nodeID, device: runtime.deviceLabel }).catch(() => undefined);
       await consumer?.stop();
       await runtime.close();
     },

@@ -39,6 +39,12 @@ export function schedulerService(backends: Backends): ServiceSchema {
           return { task_id: id };
         },
       },
+      /** A task's record, for Moleculer clients (large results are better read from the store directly). */
+      result: {
+        async handler(ctx: Context<{ task_id: string }>) {
+          return storeCall(() => backends.store.get(ctx.params.task_id)).then((r) => r ?? null);
+        },
+      },
       /** Persists the change, applies it on every replica, returns their statistics. */
       updateModel: {
         async handler(this: { broker: BrokerLike }, ctx: Context<{ model: string; update: ModelUpdate }>) {

@@ -5,7 +5,12 @@ export interface ReplicaInfo {
   node: string;
   device: string;
   state: "ready" | "loading" | "draining";
+  batch_size: number;
+  /** Entries waiting or in flight in the model's shared queue. */
   queue_depth: number;
+  /** Tasks this replica is running now, and has finished since it started. */
+  running: number;
+  completed: number;
 }
 
 export function modelStatistics(runtime: ModelRuntime, replicas: ReplicaInfo[]): Record<string, unknown> {

@@ -21,6 +21,8 @@ type StreamEntry = [id: string, fields: string[]];
 
 export class RedisWorkQueue implements WorkQueue {
   private readonly readers = new Set<Redis>();
+  /** Told about errors the consumer loop recovers from (for logging). */
+  onError?: (err: Error) => void;
 
   constructor(
     private readonly redis: Redis,
@@ -41,7 +43,8 @@ export class RedisWorkQueue implements WorkQueue {
 
   consume(model: string, consumerName: string, handler: DeliveryHandler, options: ConsumeOptions): Consumer {
     const key = this.streamKey(model);
-    const reader = this.redis.duplicate(); // blocking reads need a connection of their own
+    // Blocking reads need a connection of their own; it may queue commands while (re)connecting.
+    const reader = this.redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
     this.readers.add(reader);
     const inFlight = new Map<string, Promise<void>>();
     let stopped = false;
@@ -67,10 +70,13 @@ export class RedisWorkQueue implements WorkQueue {
       if (ids.length) void this.redis.xclaim(key, GROUP, consumerName, 0, ...ids, "JUSTID").catch(() => undefined);
     }, Math.max(100, this.options.visibilityMs / 3));
 
-    const loop = async () => {
-      await this.redis.xgroup("CREATE", key, GROUP, "0", "MKSTREAM").catch((err: Error) => {
+    const ensureGroup = () =>
+      this.redis.xgroup("CREATE", key, GROUP, "0", "MKSTREAM").catch((err: Error) => {
         if (!/BUSYGROUP/.test(err.message)) throw err;
       });
+
+    const pull = async () => {
+      await ensureGroup();
       while (!stopped) {
         const room = options.concurrency - inFlight.size;
         if (room <= 0) {
@@ -88,15 +94,26 @@ export class RedisWorkQueue implements WorkQueue {
         for (const [, entries] of read ?? []) entries.forEach(deliver);
       }
     };
-    const running = loop().catch((err) => {
-      if (!stopped) throw err;
-    });
+
+    /** Redis may go away (restart, network): keep trying, never give up the model's work. */
+    const loop = async () => {
+      while (!stopped) {
+        try {
+          await pull();
+        } catch (err) {
+          if (stopped) break;
+          this.onError?.(err as Error);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    };
+    const running = loop();
 
     return {
       stop: async () => {
         stopped = true;
         slotFreed();
-        await running.catch(() => undefined);
+        await running;
         await Promise.allSettled([...inFlight.values()]);
         clearInterval(keepAlive);
         reader.disconnect();

@@ -21,3 +21,13 @@ export function fixtureDir(): Promise<string> {
 }
 
 export const fixturePath = async (name: string): Promise<string> => join(await fixtureDir(), name);
+
+/** Writes a models file naming fixture folders; returns its path. */
+export async function writeModelsFile(models: Record<string, unknown>[]): Promise<string> {
+  const { mkdtemp, writeFile } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await fixtureDir();
+  const file = join(await mkdtemp(join(tmpdir(), "square-models-")), "models.json");
+  await writeFile(file, JSON.stringify({ models: models.map((m) => ({ ...m, path: join(dir, m.path as string) })) }));
+  return file;
+}

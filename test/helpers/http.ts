@@ -1,0 +1,45 @@
+/** A tiny JSON HTTP client for the REST API under test. */
+export interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+export interface Client {
+  base: string;
+  get(path: string): Promise<Reply>;
+  post(path: string, body: unknown): Promise<Reply>;
+  /** Polls task_result until the task leaves Processing. */
+  result(taskId: string, timeoutMs?: number): Promise<Reply>;
+}
+
+export function httpClient(base: string): Client {
+  const request = async (method: string, path: string, body?: unknown): Promise<Reply> => {
+    const res = await fetch(base + path, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON (docs page) */
+    }
+    return { status: res.status, body: parsed as any, headers: res.headers };
+  };
+  return {
+    base,
+    get: (path) => request("GET", path),
+    post: (path, body) => request("POST", path, body),
+    async result(taskId, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const r = await request("GET", `/task_result/${taskId}`);
+        if (r.status !== 202 || Date.now() > deadline) return r;
+        await new Promise((res) => setTimeout(res, 25));
+      }
+    },
+  };
+}
