@@ -9,7 +9,7 @@ type Mat = number[][];
 
 export function loadWeights(onnxPath: string): Map<string, { dims: number[]; data: Float32Array }> {
   const model = decodeModel(readFileSync(onnxPath));
-  return new Map(model.graph.initializer.map((t) => [t.name as string, { dims: t.dims.map(Number), data: tensorFloats(t) }]));
+  return new Map(model.graph.initializer.filter((t) => t.dataType === 1).map((t) => [t.name as string, { dims: t.dims.map(Number), data: tensorFloats(t) }]));
 }
 
 const matmul = (a: Mat, w: { dims: number[]; data: Float32Array }, b?: { data: Float32Array }): Mat => {
