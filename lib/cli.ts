@@ -41,6 +41,8 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => void drain("SIGTERM"));
   process.on("SIGINT", () => void drain("SIGINT"));
+  // A child actor process (lib/model/child-actors.ts) must not outlive its parent.
+  if (process.send) process.on("disconnect", () => void drain("parent process gone"));
 }
 
 async function fixtures(args: string[]): Promise<void> {

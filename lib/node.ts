@@ -17,6 +17,8 @@ import { schedulerService } from "../services/scheduler.service.ts";
 import { modelService } from "../services/model.service.ts";
 import { demoModels } from "./demo-models.ts";
 import { warmUp } from "./model/warm-up.ts";
+import { planActorGroups } from "./model/actor-plan.ts";
+import { startChildActors, ChildActors } from "./model/child-actors.ts";
 
 export interface RunningNode {
   broker: Moleculer.ServiceBroker;
@@ -40,12 +42,13 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   }
   if (settings.roles.includes("scheduler")) broker.createService(schedulerService(backends));
   await broker.start();
-  const runtimes: ModelRuntime[] = [];
+  let children: ChildActors | undefined;
   if (settings.roles.includes("models")) {
     const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile) : await demoModels(settings.demoDir, (m) => log.info(m));
     await Promise.all(models.map((model) => backends.store.registerModel(model.id)));
-    const starts = models.flatMap((model) => devices.map((device) => startModel(broker, backends, model, device)));
-    runtimes.push(...(await Promise.all(starts)));
+    const groups = planActorGroups(models, devices);
+    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device)));
+    else children = await startChildActors(settings, groups, broker.nodeID, (m) => log.warn(m));
   }
   const api = broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo | string | null } } | undefined;
   const address = api?.server?.address();
@@ -54,13 +57,14 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     backends,
     port: typeof address === "object" && address ? address.port : undefined,
     async stop() {
+      await children?.stop();
       await broker.stop();
       await backends.close();
     },
   };
 }
 
-async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device): Promise<ModelRuntime> {
+async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device): Promise<void> {
   const log = broker.getLogger("model");
   const t0 = performance.now();
   const runtime = await ModelRuntime.load({ ...model, ...(await backends.store.getModelUpdate(model.id)) }, device);
@@ -71,5 +75,4 @@ async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, m
   broker.createService(modelService({ runtime, backends }));
   await broker.waitForServices(modelServiceName(model.id), 30_000, 10);
   log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ") || "none yet"}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
-  return runtime;
 }
