@@ -15,6 +15,9 @@ import { deviceName } from "../onnx/device.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/square-inference.js", import.meta.url));
 
+/** Set in a child actor process's environment; a child never starts children of its own. */
+export const CHILD_MARK = "SQUARE_CHILD_ACTOR";
+
 export interface ChildActors {
   stop(): Promise<void>;
 }
@@ -28,6 +31,7 @@ export function childArgs(settings: Settings, group: ActorGroup, modelsFile: str
 }
 
 export async function startChildActors(settings: Settings, groups: ActorGroup[], parentId: string, log: (m: string) => void): Promise<ChildActors> {
+  if (process.env[CHILD_MARK]) throw new Error("a child actor process was asked to start child processes; its models file must hold one replica per model");
   if (!settings.transporter || !settings.redis) {
     throw new Error("several devices or replicas_per_device > 1 run in child processes: give --transporter and --redis so they can reach the gateway");
   }
@@ -35,7 +39,7 @@ export async function startChildActors(settings: Settings, groups: ActorGroup[],
   let stopping = false;
   const children = new Set<ChildProcess>();
   const launch = (group: ActorGroup, file: string) => {
-    const child = spawn(process.execPath, [BIN, ...childArgs(settings, group, file, parentId)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = spawn(process.execPath, [BIN, ...childArgs(settings, group, file, parentId)], { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, [CHILD_MARK]: "1" } });
     children.add(child);
     child.on("exit", (code, signal) => {
       children.delete(child);
@@ -46,7 +50,9 @@ export async function startChildActors(settings: Settings, groups: ActorGroup[],
   };
   for (const group of groups) {
     const file = join(dir, `${groupNodeId(parentId, group)}.json`);
-    await writeFile(file, JSON.stringify({ models: group.models }));
+    // A child hosts exactly one replica of each of its models on exactly one device: it must
+    // never plan (and spawn) groups of its own.
+    await writeFile(file, JSON.stringify({ models: group.models.map((m) => ({ ...m, replicas_per_device: 1 })) }));
     launch(group, file);
   }
   return {

@@ -17,10 +17,12 @@ export interface Proc {
 }
 
 const all = new Set<Proc>();
+const prefixes = new Set<string>();
 
 /** A unique NATS namespace and Redis key prefix per test run, so runs never collide. */
 export function clusterEnv(extra: Record<string, string> = {}): Record<string, string> {
   const run = randomUUID().slice(0, 8);
+  prefixes.add(`square-test:${run}:`);
   return {
     MOLECULER_NAMESPACE: `square-test-${run}`,
     SQUARE_KEY_PREFIX: `square-test:${run}:`,
@@ -89,6 +91,20 @@ export async function startServer(name: string, args: string[], env: Record<stri
   return proc;
 }
 
+/** Kills every process a test started and deletes the Redis keys of its runs. */
 export async function killAll(): Promise<void> {
   await Promise.all([...all].map((p) => p.kill("SIGKILL")));
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379", { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    for (const prefix of prefixes) {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+    }
+  } catch {
+    /* the outage test's private Redis may be gone; nothing to clean there */
+  } finally {
+    redis.disconnect();
+  }
 }
