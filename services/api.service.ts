@@ -95,6 +95,8 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       },
       async requireModel(this: GatewayThis, ctx: HttpContext): Promise<DeployedModel> {
         const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);
+        // Updates made before this gateway started are read once from the store; later ones arrive as events.
+        if (!this.directory.hasLoadedUpdates(id)) this.directory.noteUpdate(id, await storeCall(() => backends.store.getModelUpdate(id)));
         const model = this.directory.find(id);
         if (model) return model;
         if (await storeCall(() => backends.store.isKnownModel(id))) throw unavailable(`model ${id} has no ready replica (loading, or every replica is down)`);

@@ -52,6 +52,10 @@ export class ModelDirectory {
     this.updates.set(model, { ...this.updates.get(model), ...update });
   }
 
+  hasLoadedUpdates(model: string): boolean {
+    return this.updates.has(model);
+  }
+
   private withUpdates(meta: ModelMeta): ModelMeta {
     const u = this.updates.get(meta.id);
     return u?.max_input !== undefined ? { ...meta, maxInput: u.max_input } : meta;

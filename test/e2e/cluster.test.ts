@@ -190,4 +190,12 @@ test("restart: task ids returned before a gateway restart still resolve after it
   gateway = await startServer("gateway-2", ["--roles", "gateway,scheduler", "--port", "0"], env);
   api = httpClient(`http://127.0.0.1:${gateway.port}/api/main`);
   await assertAllCorrect(tasks);
+  // An update made before this gateway started still bounds validation (read from the store).
+  assert.equal((await api.post("/bert-tiny-sst/update", { max_input: 3 })).status, 200);
+  await gateway.kill("SIGTERM");
+  gateway = await startServer("gateway-3", ["--roles", "gateway,scheduler", "--port", "0"], env);
+  api = httpClient(`http://127.0.0.1:${gateway.port}/api/main`);
+  const tooMany = await api.post(SST, { input: ["a", "b", "c", "d"] });
+  assert.equal(tooMany.status, 422);
+  assert.match(tooMany.body.error.message, /at most 3/);
 });
