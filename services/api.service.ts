@@ -14,7 +14,8 @@ import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
 import { taskResultResponse } from "../lib/gateway/task-result.ts";
 import { callEachReplica } from "../lib/gateway/replicas.ts";
 import { storeCall } from "../lib/store/store-call.ts";
-import { toErrorBody, notFound, unavailable } from "../lib/errors.ts";
+import { toErrorBody, notFound, unavailable, invalid } from "../lib/errors.ts";
+import { TaskWaiters, parseWait } from "../lib/gateway/task-waiters.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
 import { parseModelUpdate, ModelUpdate } from "../lib/config/model-settings.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
@@ -38,6 +39,7 @@ type HttpContext = Context<HttpParams, { $statusCode?: number; $responseType?: s
 
 interface GatewayThis {
   directory: ModelDirectory;
+  waiters: TaskWaiters;
   broker: { registry: ConstructorParameters<typeof ModelDirectory>[0] & Parameters<typeof callEachReplica>[1] };
   requireModel(ctx: HttpContext): Promise<DeployedModel>;
 }
@@ -80,8 +82,12 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
     created() {
       const self = this as unknown as GatewayThis;
       self.directory = new ModelDirectory(self.broker.registry);
+      self.waiters = new TaskWaiters();
     },
     events: {
+      "task.finished"(this: GatewayThis, ctx: Context<{ task_id: string }>) {
+        this.waiters.notify(ctx.params.task_id);
+      },
       "model.updated"(this: GatewayThis, ctx: Context<{ model: string; update: ModelUpdate }>) {
         this.directory.noteUpdate(ctx.params.model, ctx.params.update);
       },
@@ -119,9 +125,22 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
         ctx.meta.$responseType = "text/html; charset=utf-8";
         return docsPage(prefix);
       },
-      async taskResult(ctx: HttpContext) {
+      /** `?wait=S` long-polls: answers as soon as the task ends (woken by `task.finished`), or after S seconds. */
+      async taskResult(this: GatewayThis, ctx: HttpContext) {
         const id = ctx.params.params.task_id;
-        const { status, body } = taskResultResponse(id, await storeCall(() => backends.store.get(id)));
+        const wait = parseWait(ctx.params.query.wait);
+        if (typeof wait === "string") throw invalid(wait, "wait");
+        const read = () => storeCall(() => backends.store.get(id));
+        let record = await read();
+        if (wait > 0 && (record?.state === "queued" || record?.state === "running")) {
+          const woken = this.waiters.wait(id, wait * 1000);
+          record = await read(); // it may have ended between the first read and registering
+          if (record?.state === "queued" || record?.state === "running") {
+            await woken;
+            record = await read();
+          } else this.waiters.notify(id);
+        }
+        const { status, body } = taskResultResponse(id, record);
         ctx.meta.$statusCode = status;
         return body;
       },

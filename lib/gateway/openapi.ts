@@ -31,6 +31,7 @@ export const openApiPath = (prefix: string, path: string): string =>
 function operation(route: RouteSpec) {
   const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: PARAM_NAMES[m[1]] ?? m[1], in: "path", required: true, schema: { type: "string" } }));
   if (route.model && !route.path.startsWith(":user")) params.push({ name: "hf_username", in: "query", required: false, schema: { type: "string" } } as never);
+  if (route.action === "taskResult") params.push({ name: "wait", in: "query", required: false, schema: { type: "number", minimum: 0, maximum: 60 }, description: "long-poll: answer as soon as the task ends, or after this many seconds" } as never);
   const body = route.body === "task" ? TASK_BODY : route.body === "update" ? UPDATE_BODY : undefined;
   const errors = Object.fromEntries(["404", "413", "422", "429", "503"].map((code) => [code, { description: "error", content: { "application/json": { schema: ERROR_BODY } } }]));
   return {

@@ -9,7 +9,7 @@ export interface Client {
   base: string;
   get(path: string): Promise<Reply>;
   post(path: string, body: unknown): Promise<Reply>;
-  /** Polls task_result until the task leaves Processing. */
+  /** Long-polls task_result until the task leaves Processing (or the timeout passes). */
   result(taskId: string, timeoutMs?: number): Promise<Reply>;
 }
 
@@ -36,9 +36,9 @@ export function httpClient(base: string): Client {
     async result(taskId, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const r = await request("GET", `/task_result/${taskId}`);
-        if (r.status !== 202 || Date.now() > deadline) return r;
-        await new Promise((res) => setTimeout(res, 25));
+        const left = Math.max(0, Math.min(5, (deadline - Date.now()) / 1000));
+        const r = await request("GET", `/task_result/${taskId}?wait=${left.toFixed(2)}`); // long-poll
+        if (r.status !== 202 || Date.now() >= deadline) return r;
       }
     },
   };

@@ -226,3 +226,32 @@ test("a configured model with no ready replica is 503 (heartbeat is_alive false)
   assert.deepEqual(hb.body, { is_alive: false, replicas: 0 });
   assert.equal((await s.get("/user/never-configured/health/heartbeat")).status, 404);
 });
+
+test("long-poll: ?wait answers when the task ends, or 202 at the timeout; bad values are 422", async () => {
+  const q = await s.post("/demo/bert-tiny-sst/sequence-classification", { input: ["a great movie"] });
+  const r = await s.get(`/task_result/${q.body.task_id}?wait=10`);
+  assert.equal(r.status, 200, "one request, no client-side polling");
+  assert.equal(r.body.status, "Finished");
+
+  const id = "11111111-1111-4111-8111-111111111111";
+  const now = Date.now();
+  await s.node.backends.store.create({ id, model: "m", task: "embedding", state: "queued", created_at: now, updated_at: now, attempts: 0 });
+  const t0 = Date.now();
+  const pending = await s.get(`/task_result/${id}?wait=0.3`);
+  assert.equal(pending.status, 202);
+  assert.ok(Date.now() - t0 >= 280, "waited for the timeout");
+
+  const woken = s.get(`/task_result/${id}?wait=30`);
+  await new Promise((res) => setTimeout(res, 100));
+  const t1 = Date.now();
+  await s.node.backends.store.complete(id, { ok: true }, {});
+  await s.node.broker.broadcast("task.finished", { task_id: id, model: "m", state: "succeeded" });
+  const done = await woken;
+  assert.equal(done.status, 200);
+  assert.deepEqual(done.body.result, { ok: true });
+  assert.ok(Date.now() - t1 < 1000, "woken by the notification, not the 30 s timeout");
+
+  const bad = await s.get(`/task_result/${id}?wait=soon`);
+  assert.equal(bad.status, 422);
+  assert.match(bad.body.error.message, /wait must be a number of seconds/);
+});
