@@ -101,9 +101,13 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       },
       async requireModel(this: GatewayThis, ctx: HttpContext): Promise<DeployedModel> {
         const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);
-        // Updates made before this gateway started are read once from the store; later ones arrive as events.
-        if (!this.directory.hasLoadedUpdates(id)) this.directory.noteUpdate(id, await storeCall(() => backends.store.getModelUpdate(id)));
-        const model = this.directory.find(id);
+        let model = this.directory.find(id);
+        // Updates made before this gateway started are read once per deployed model from the
+        // store (not for arbitrary ids, which would grow the map); later ones arrive as events.
+        if (model && !this.directory.hasLoadedUpdates(id)) {
+          this.directory.noteUpdate(id, await storeCall(() => backends.store.getModelUpdate(id)));
+          model = this.directory.find(id);
+        }
         if (model) return model;
         if (await storeCall(() => backends.store.isKnownModel(id))) throw unavailable(`model ${id} has no ready replica (loading, or every replica is down)`);
         throw notFound(`model ${id} is not deployed`);
