@@ -3,9 +3,11 @@ import type { TaskPipeline } from "./types.ts";
 import type { TaskName } from "./task-names.ts";
 import { sequenceClassification } from "./sequence-classification.ts";
 import { embedding } from "./embedding.ts";
+import { tokenClassification } from "./token-classification.ts";
 
 export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> = Object.freeze({
   "sequence-classification": sequenceClassification,
+  "token-classification": tokenClassification,
   embedding,
 });
 

@@ -9,6 +9,7 @@ before(async () => {
   s = await startEmbedded([
     { id: "bert-tiny-base", path: "bert-tiny-base", return_plaintext_arrays: true },
     { id: "demo/bert-tiny-sst", path: "bert-tiny-sst", max_input: 8 },
+    { id: "bert-tiny-ner", path: "bert-tiny-ner", return_plaintext_arrays: true },
   ]);
 });
 after(() => s.stop());
@@ -30,6 +31,7 @@ test("heartbeats, model list and per-model heartbeat in both id forms", async ()
   const models = (await s.get("/models")).body;
   assert.deepEqual(models.map((m: any) => [m.id, m.tasks, m.replicas_ready]), [
     ["bert-tiny-base", ["embedding"], 1],
+    ["bert-tiny-ner", ["token-classification"], 1],
     ["demo/bert-tiny-sst", ["sequence-classification"], 1],
   ]);
   assert.equal(models[0].replicas[0].device, "cpu");
@@ -254,4 +256,22 @@ test("long-poll: ?wait answers when the task ends, or 202 at the timeout; bad va
   const bad = await s.get(`/task_result/${id}?wait=soon`);
   assert.equal(bad.status, 422);
   assert.match(bad.body.error.message, /wait must be a number of seconds/);
+});
+
+test("token classification: per-token probabilities, labels and word ids; entities with offsets; bad strategy is 422", async () => {
+  const text = "John   lives in Paris, with Mary!";
+  const { queued, result } = await run("/bert-tiny-ner/token-classification", { input: [text, "hi"], task_kwargs: { aggregation: "first" } });
+  assert.equal(queued.message, "Queued token classification");
+  assert.equal(result.aggregation, "first");
+  const [probs] = result.model_outputs.logits;
+  assert.equal(probs.length, result.labels[0].length, "labels per token");
+  assert.equal(result.word_ids[0].length, result.labels[0].length);
+  assert.equal(result.labels[1].length, 3, "[CLS] hi [SEP]");
+  for (const row of probs) assert.ok(Math.abs(row.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-5);
+  result.labels[0].forEach((l: number, t: number) => assert.equal(l, probs[t].indexOf(Math.max(...probs[t]))));
+  assert.equal(result.word_ids[0][0], null);
+  for (const e of result.entities[0]) assert.equal(text.slice(e.start, e.end), e.word);
+  const r = await s.post("/bert-tiny-ner/token-classification", { input: ["x"], task_kwargs: { aggregation: "longest" } });
+  assert.equal(r.status, 422);
+  assert.match(r.body.error.message, /unknown strategy "longest"/);
 });
