@@ -4,11 +4,13 @@ import type { TaskName } from "./task-names.ts";
 import { sequenceClassification } from "./sequence-classification.ts";
 import { embedding } from "./embedding.ts";
 import { tokenClassification } from "./token-classification.ts";
+import { questionAnswering } from "./question-answering.ts";
 
 export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> = Object.freeze({
   "sequence-classification": sequenceClassification,
   "token-classification": tokenClassification,
   embedding,
+  "question-answering": questionAnswering,
 });
 
 export const pipelineFor = (task: TaskName): TaskPipeline | undefined => TASK_PIPELINES[task];

@@ -10,6 +10,7 @@ before(async () => {
     { id: "bert-tiny-base", path: "bert-tiny-base", return_plaintext_arrays: true },
     { id: "demo/bert-tiny-sst", path: "bert-tiny-sst", max_input: 8 },
     { id: "bert-tiny-ner", path: "bert-tiny-ner", return_plaintext_arrays: true },
+    { id: "bert-tiny-qa", path: "bert-tiny-qa", return_plaintext_arrays: true },
   ]);
 });
 after(() => s.stop());
@@ -32,6 +33,7 @@ test("heartbeats, model list and per-model heartbeat in both id forms", async ()
   assert.deepEqual(models.map((m: any) => [m.id, m.tasks, m.replicas_ready]), [
     ["bert-tiny-base", ["embedding"], 1],
     ["bert-tiny-ner", ["token-classification"], 1],
+    ["bert-tiny-qa", ["question-answering"], 1],
     ["demo/bert-tiny-sst", ["sequence-classification"], 1],
   ]);
   assert.equal(models[0].replicas[0].device, "cpu");
@@ -274,4 +276,24 @@ test("token classification: per-token probabilities, labels and word ids; entiti
   const r = await s.post("/bert-tiny-ner/token-classification", { input: ["x"], task_kwargs: { aggregation: "longest" } });
   assert.equal(r.status, 422);
   assert.match(r.body.error.message, /unknown strategy "longest"/);
+});
+
+test("question answering: windows cover a long context, exactly topk distinct answers, answers are context slices", async () => {
+  const words = ["the", "cat", "sat", "on", "mat", "and", "dog", "ran", "to", "river", "bank", "today"];
+  const context = Array.from({ length: 400 }, (_, i) => words[i % words.length]).join(" "); // ~400 tokens, the model takes 128
+  const { queued, result } = await run("/bert-tiny-qa/question-answering", { input: [["where did the dog run?", context]], task_kwargs: { topk: 40, doc_stride: 32, show_null_answers: false } });
+  assert.equal(queued.message, "Queued question answering");
+  const answers = result.answers[0];
+  assert.equal(answers.length, 40);
+  assert.equal(new Set(answers.map((a: any) => `${a.start}:${a.end}`)).size, 40, "distinct spans");
+  for (let k = 1; k < answers.length; k++) assert.ok(answers[k - 1].score >= answers[k].score, "sorted by score");
+  for (const a of answers) assert.equal(context.slice(a.start, a.end), a.answer);
+  const firstWindowEnd = context.split(" ").slice(0, 120).join(" ").length;
+  const late = await run("/bert-tiny-qa/question-answering", { input: [["where did the dog run?", context]], task_kwargs: { topk: 3000, max_answer_len: 3, doc_stride: 32, show_null_answers: false } });
+  assert.ok(late.result.answers[0].some((a: any) => a.start > firstWindowEnd), "spans past the first window are considered");
+  assert.deepEqual(late.result.adversarial, { indices: [] });
+  const withNull = await run("/bert-tiny-qa/question-answering", { input: [["who?", "John went home."]], task_kwargs: { topk: 100 } });
+  assert.ok(withNull.result.answers[0].some((a: any) => a.answer === "" && a.start === 0 && a.end === 0), "the null answer is ranked with the others");
+  await expect422("/bert-tiny-qa/question-answering", { input: ["just a string"] }, "input.0", /pair/);
+  await expect422("/bert-tiny-qa/question-answering", { input: [["q", "c"]], task_kwargs: { topk: 0 } }, "task_kwargs.topk", /≥ 1/);
 });

@@ -109,3 +109,20 @@ test("token-classification simple equals transformers.js where both group the sa
   }
   assert.ok(agreeing > 0, "at least one item is compared exactly");
 });
+
+test("question-answering best answer and score equal transformers.js to 1e-5 (contexts within one window)", async () => {
+  const ours = await load("bert-tiny-qa");
+  const qa = await pipeline("question-answering", "bert-tiny-qa", { subfolder: "", dtype: "fp32", local_files_only: true });
+  const pairs: [string, string][] = [
+    ["who went to paris?", "John went to Paris with Mary and Peter."],
+    ["where is the cat?", "The cat sat on the mat in the house by the river."],
+  ];
+  const { result } = await executeTask("question-answering", withDefaults({ input: pairs, task_kwargs: { show_null_answers: false } }), ours, { plaintext: true });
+  const answers = result.answers as { score: number; answer: string; start: number; end: number }[][];
+  for (let i = 0; i < pairs.length; i++) {
+    const theirs = (await qa(pairs[i][0], pairs[i][1])) as { answer: string; score: number };
+    assert.ok(Math.abs(answers[i][0].score - theirs.score) < 1e-5, `${answers[i][0].score} vs ${theirs.score}`);
+    assert.equal(answers[i][0].answer.toLowerCase().replace(/\s+/g, " ").replace(/ ([.,?!])/g, "$1"), theirs.answer.replace(/ ([.,?!])/g, "$1"));
+    assert.equal(pairs[i][1].slice(answers[i][0].start, answers[i][0].end), answers[i][0].answer);
+  }
+});
