@@ -51,7 +51,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
     async handler(this: GatewayThis, ctx: HttpContext) {
       const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta);
-      const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request });
+      const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue });
       return { message: QUEUED_MESSAGE[task], task_id };
     },
   });

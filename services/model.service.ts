@@ -49,7 +49,7 @@ export function modelService({ runtime, backends, concurrency = 4 }: ModelServic
         async handler(ctx: Context<Record<string, unknown> & { task: TaskName }>) {
           const { task, ...body } = ctx.params;
           const request = validateRequest(body, task, metaOf(id, runtime));
-          return ctx.call("scheduler.submit", { model: id, task, request });
+          return ctx.call("scheduler.submit", { model: id, task, request, maxQueue: runtime.settings.max_queue });
         },
       },
       stats: {

@@ -9,7 +9,7 @@ import type { TaskRequest } from "../lib/tasks/request.ts";
 import type { TaskName } from "../lib/tasks/task-names.ts";
 import type { ModelUpdate } from "../lib/config/model-settings.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
-import { unavailable } from "../lib/errors.ts";
+import { unavailable, overloaded } from "../lib/errors.ts";
 import { storeCall } from "../lib/store/store-call.ts";
 import { callEachReplica, replicaNodes } from "../lib/gateway/replicas.ts";
 
@@ -18,6 +18,8 @@ export interface SubmitParams {
   task: TaskName;
   request: TaskRequest;
   owner?: string;
+  /** Refuse (429) when this many tasks of the model are already waiting or running. */
+  maxQueue?: number;
 }
 
 interface BrokerLike {
@@ -31,7 +33,11 @@ export function schedulerService(backends: Backends): ServiceSchema {
     actions: {
       submit: {
         async handler(ctx: Context<SubmitParams>) {
-          const { model, task, request, owner } = ctx.params;
+          const { model, task, request, owner, maxQueue } = ctx.params;
+          if (maxQueue !== undefined) {
+            const depth = await storeCall(() => backends.queue.depth(model));
+            if (depth >= maxQueue) throw overloaded(`model ${model} has ${depth} tasks queued (limit ${maxQueue}); retry later`);
+          }
           const now = Date.now();
           const id = randomUUID();
           await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, owner }));

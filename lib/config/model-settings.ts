@@ -10,6 +10,8 @@ export interface ModelSettings {
   disable_gpu: boolean;
   replicas_per_device: number;
   onnx_use_quantized: boolean;
+  /** Tasks waiting or running for this model beyond which a POST answers 429 (backpressure). */
+  max_queue: number;
   /** Padded-token budget per batch (longest item × items). */
   max_batch_tokens: number;
   /** Session worker threads for this model, and ONNX Runtime intra-op threads per worker. */
@@ -25,6 +27,7 @@ export const MODEL_DEFAULTS = Object.freeze({
   replicas_per_device: 1,
   onnx_use_quantized: false,
   max_batch_tokens: 16384,
+  max_queue: 1000,
   workers: 1,
   intra_op_threads: 2,
 });

@@ -8,6 +8,8 @@ import type { ModelRuntime } from "./runtime.ts";
 export interface ModelMeta extends ModelFacts {
   id: string;
   maxInput: number;
+  /** Queue bound (tasks) for backpressure. */
+  maxQueue: number;
   vocabSize: number;
   device: string;
   adapters: string[];
@@ -24,6 +26,7 @@ export function metaOf(id: string, runtime: ModelRuntime): ModelMeta {
     maxLength: runtime.folder.maxLength,
     outputNames: runtime.outputNames,
     maxInput: runtime.settings.max_input,
+    maxQueue: runtime.settings.max_queue,
     vocabSize: runtime.tokenizer.vocabSize,
     device: runtime.deviceLabel,
     adapters: [],

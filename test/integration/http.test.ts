@@ -297,3 +297,30 @@ test("question answering: windows cover a long context, exactly topk distinct an
   await expect422("/bert-tiny-qa/question-answering", { input: ["just a string"] }, "input.0", /pair/);
   await expect422("/bert-tiny-qa/question-answering", { input: [["q", "c"]], task_kwargs: { topk: 0 } }, "task_kwargs.topk", /≥ 1/);
 });
+
+test("backpressure: a full model queue answers 429 with Retry-After and nothing accepted is dropped", async () => {
+  // A model whose replica takes no work (a stand-in service with the real metadata shape): its queue only fills.
+  const meta = { id: "stalled", tasks: ["embedding"], embeddingModes: ["mean"], maxLength: 128, outputNames: ["last_hidden_state"], maxInput: 8, maxQueue: 2, vocabSize: 100, device: "cpu", adapters: [] };
+  s.node.broker.createService({ name: "model.stalled", metadata: { squareModel: meta } });
+  await s.node.broker.waitForServices("model.stalled", 5000, 10);
+  const accepted = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await s.post("/stalled/embedding", { input: ["x"] });
+    assert.equal(r.status, 200);
+    accepted.push(r.body.task_id);
+  }
+  const full = await s.post("/stalled/embedding", { input: ["x"] });
+  assert.equal(full.status, 429);
+  assert.equal(full.headers.get("retry-after"), "1");
+  assert.equal(full.body.error.type, "overloaded");
+  assert.match(full.body.error.message, /model stalled has 2 tasks queued \(limit 2\)/);
+  for (const id of accepted) assert.equal((await s.get(`/task_result/${id}`)).body.state, "queued", "accepted tasks stay queued");
+  assert.equal(await s.node.backends.queue.depth("stalled"), 2);
+  // Once work is taken off the queue, the model accepts tasks again.
+  const drained = new Set<string>();
+  const consumer = s.node.backends.queue.consume("stalled", "test", async ({ entry }) => void drained.add(entry.taskId), { concurrency: 2 });
+  while (drained.size < 2) await new Promise((r) => setTimeout(r, 5));
+  await consumer.stop();
+  assert.deepEqual([...drained].sort(), [...accepted].sort(), "the accepted tasks were delivered");
+  assert.equal((await s.post("/stalled/embedding", { input: ["x"] })).status, 200);
+});
