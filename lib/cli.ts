@@ -10,7 +10,7 @@ Usage:
   square-inference --help
 
 serve options (each also read from the environment variable named on the right):
-${OPTIONS.map((o) => `  ${`${o.flag} VALUE`.padEnd(22)} ${o.help}  [${o.env}]`).join("\n")}
+${OPTIONS.map((o) => `  ${`${o.flag} VALUE`.padEnd(28)} ${o.help}  [${o.env}]`).join("\n")}
 `;
 
 export async function main(argv: string[]): Promise<void> {
