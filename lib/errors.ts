@@ -72,15 +72,15 @@ const TYPE_BY_STATUS: Record<number, ErrorType> = Object.fromEntries(
 /** The SPEC §12 error body. 5xx messages of unknown origin are replaced: no internals leak. */
 export function toErrorBody(err: ErrorLike): { status: number; body: Record<string, unknown> } {
   const status = httpStatusOf(err);
-  const type: ErrorType = (err.type && err.type in ERROR_STATUS ? err.type : TYPE_BY_STATUS[status]) as ErrorType ?? "internal";
+  const ownType = err.type !== undefined && err.type in ERROR_STATUS;
+  const type = (ownType ? err.type : TYPE_BY_STATUS[status] ?? "internal") as ErrorType;
   let message = err.message ?? "error";
   if (err.type === "entity.too.large") message = "request body is larger than the server's limit";
   if (err.type === "entity.parse.failed") message = `request body is not valid JSON: ${err.message}`;
   if (err.name === "NotFoundError") message = "no such route";
-  const known = (err.type !== undefined && err.type in ERROR_STATUS) || status < 500;
-  if (!known) message = "internal error";
+  if (!ownType && status >= 500) message = "internal error";
   const details = fieldProblems(err);
-  const body: Record<string, unknown> = { error: { type: type ?? "internal", message, ...(details ? { details } : {}) } };
+  const body: Record<string, unknown> = { error: { type, message, ...(details ? { details } : {}) } };
   if (status === 422) {
     body.detail = (details ?? [{ field: "body", message }]).map((p) => ({
       loc: ["body", ...p.field.split(".")],

@@ -53,21 +53,31 @@ export function row(a: NdArray, index: number): NdArray {
 /** Keep the first `length` entries of each of the given axes (used to drop padding). */
 export function cropAxes(a: NdArray, axes: readonly number[], length: number): NdArray {
   if (axes.every((ax) => a.shape[ax] === length)) return a;
-  const shape = a.shape.map((d, ax) => (axes.includes(ax) ? Math.min(d, length) : d));
+  return copyCorner(a, a.shape.map((d, ax) => (axes.includes(ax) ? Math.min(d, length) : d)));
+}
+
+/**
+ * A new array of `shape` (same rank) holding the source's leading corner: the region of
+ * min(source, target) size along every axis; the rest is zero. Crops and pads alike.
+ */
+function copyCorner(a: NdArray, shape: number[]): NdArray {
   const out = ndarray(a.dtype, shape);
+  const region = shape.map((d, ax) => Math.min(d, a.shape[ax]));
+  const regionStrides = strides(region);
   const srcStrides = strides(a.shape);
   const dstStrides = strides(shape);
-  const total = sizeOf(shape);
-  const rank = shape.length;
+  const total = sizeOf(region);
   for (let flat = 0; flat < total; flat++) {
     let rem = flat;
     let src = 0;
-    for (let ax = 0; ax < rank; ax++) {
-      const coord = Math.floor(rem / dstStrides[ax]);
-      rem -= coord * dstStrides[ax];
+    let dst = 0;
+    for (let ax = 0; ax < region.length; ax++) {
+      const coord = Math.floor(rem / regionStrides[ax]);
+      rem -= coord * regionStrides[ax];
       src += coord * srcStrides[ax];
+      dst += coord * dstStrides[ax];
     }
-    (out.data as Float32Array)[flat] = (a.data as Float32Array)[src];
+    (out.data as Float32Array)[dst] = (a.data as Float32Array)[src];
   }
   return out;
 }
@@ -96,24 +106,6 @@ export function padStack(items: readonly NdArray[]): NdArray {
   if (items.length === 0) throw new Error("cannot stack zero arrays");
   const rank = items[0].shape.length;
   const maxShape = Array.from({ length: rank }, (_, ax) => Math.max(...items.map((it) => it.shape[ax])));
-  const padded = items.map((it) => (it.shape.every((d, ax) => d === maxShape[ax]) ? it : padTo(it, maxShape)));
+  const padded = items.map((it) => (it.shape.every((d, ax) => d === maxShape[ax]) ? it : copyCorner(it, maxShape)));
   return stack(padded);
-}
-
-function padTo(a: NdArray, shape: number[]): NdArray {
-  const out = ndarray(a.dtype, shape);
-  const src = strides(a.shape);
-  const dst = strides(shape);
-  const total = sizeOf(a.shape);
-  for (let flat = 0; flat < total; flat++) {
-    let rem = flat;
-    let target = 0;
-    for (let ax = 0; ax < a.shape.length; ax++) {
-      const coord = Math.floor(rem / src[ax]);
-      rem -= coord * src[ax];
-      target += coord * dst[ax];
-    }
-    (out.data as Float32Array)[target] = (a.data as Float32Array)[flat];
-  }
-  return out;
 }

@@ -45,6 +45,9 @@ const STRATEGY: Record<Exclude<Truncation, "do_not_truncate">, string> = {
 
 const MAX_CACHED_VARIANTS = 16;
 
+/** The variant used for vocabulary queries and decoding, where truncation plays no part. */
+const UNTRUNCATED: TokenizeOptions = { maxLength: 0, truncation: "do_not_truncate", addSpecialTokens: true, stride: 0, returnOverflowing: false };
+
 export class TextTokenizer {
   private readonly variants = new Map<string, RustTokenizer>();
 
@@ -52,13 +55,13 @@ export class TextTokenizer {
 
   static async load(path: string): Promise<TextTokenizer> {
     const json = await readFile(path, "utf8");
-    const probe = tokenizers.Tokenizer.fromString(json); // fail early on a broken file
-    void probe;
-    return new TextTokenizer(json);
+    const tokenizer = new TextTokenizer(json);
+    tokenizer.variant(UNTRUNCATED); // parses the file now: a broken tokenizer.json fails the load, not a request
+    return tokenizer;
   }
 
   get vocabSize(): number {
-    return this.variant({ maxLength: 0, truncation: "do_not_truncate", addSpecialTokens: true, stride: 0, returnOverflowing: false }).getVocabSize(true);
+    return this.variant(UNTRUNCATED).getVocabSize(true);
   }
 
   async encode(items: readonly TextItem[], options: TokenizeOptions): Promise<Encoded[]> {
@@ -79,7 +82,7 @@ export class TextTokenizer {
   }
 
   async decode(ids: number[], skipSpecialTokens = true): Promise<string> {
-    return this.variant({ maxLength: 0, truncation: "do_not_truncate", addSpecialTokens: true, stride: 0, returnOverflowing: false }).decode(ids, skipSpecialTokens);
+    return this.variant(UNTRUNCATED).decode(ids, skipSpecialTokens);
   }
 
   private variant(options: TokenizeOptions): RustTokenizer {
