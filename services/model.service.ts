@@ -9,7 +9,7 @@ import type { Backends } from "../lib/backends.ts";
 import type { Consumer } from "../lib/queue/work-queue.ts";
 import { metaOf, modelServiceName } from "../lib/model/metadata.ts";
 import { handleDelivery } from "../lib/model/deliveries.ts";
-import { modelStatistics } from "../lib/model/statistics.ts";
+import { modelStatistics, batchingInfo } from "../lib/model/statistics.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
 import { executeTask } from "../lib/tasks/execute.ts";
 import type { TaskName } from "../lib/tasks/task-names.ts";
@@ -18,17 +18,20 @@ import { parseModelUpdate } from "../lib/config/model-settings.ts";
 export interface ModelServiceOptions {
   runtime: ModelRuntime;
   backends: Backends;
-  /** Concurrent tasks this replica takes from the queue. */
+  /**
+   * Tasks this replica takes from the queue at once. Default: two batches' worth, so the
+   * batcher can fill the next batch while one runs.
+   */
   concurrency?: number;
 }
 
-export function modelService({ runtime, backends, concurrency = 4 }: ModelServiceOptions): ServiceSchema {
+export function modelService({ runtime, backends, concurrency = 2 * runtime.settings.batch_size }: ModelServiceOptions): ServiceSchema {
   const id = runtime.settings.id;
   let consumer: Consumer | undefined;
   let state: "ready" | "draining" = "ready";
   let running = 0;
   let completed = 0;
-  const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await backends.queue.depth(id), running, completed });
+  const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await backends.queue.depth(id), running, completed, batching: batchingInfo(runtime) });
 
   const taskAction = (task: TaskName) => ({
     async handler(ctx: Context<Record<string, unknown>>) {

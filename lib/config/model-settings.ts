@@ -14,6 +14,8 @@ export interface ModelSettings {
   max_queue: number;
   /** Padded-token budget per batch (longest item × items). */
   max_batch_tokens: number;
+  /** How long a batch may wait for more items while a worker is free (0: never wait). */
+  batch_wait_ms: number;
   /** Session worker threads for this model, and ONNX Runtime intra-op threads per worker. */
   workers: number;
   intra_op_threads: number;
@@ -27,6 +29,7 @@ export const MODEL_DEFAULTS = Object.freeze({
   replicas_per_device: 1,
   onnx_use_quantized: false,
   max_batch_tokens: 16384,
+  batch_wait_ms: 2,
   max_queue: 1000,
   workers: 1,
   intra_op_threads: 2,

@@ -11,12 +11,24 @@ import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { NdArray } from "../tensor.ts";
 import type { ModelSettings } from "../config/model-settings.ts";
 import { buildFeeds, splitOutputs } from "../batching/pad.ts";
-import { planBatches } from "../batching/plan.ts";
+import { Batcher, BatcherSettings } from "../batching/batcher.ts";
+import type { Priority } from "../batching/select.ts";
 
 export interface ForwardResult {
   items: Record<string, NdArray>[];
+  /** Wall time from submitting the sequences to the last one's output. */
   inferenceMs: number;
+  /** Longest time one of the sequences waited for its batch to start. */
+  batchWaitMs: number;
 }
+
+interface BatchInput {
+  sequence: Encoded;
+  outputNames?: string[];
+}
+
+/** A background item that waited this long competes as interactive (no starvation). */
+const BACKGROUND_AGING_MS = 500;
 
 export class ModelRuntime {
   private constructor(
@@ -27,6 +39,9 @@ export class ModelRuntime {
     private runner: OnnxRunner,
     readonly capabilities: Capabilities,
   ) {}
+
+  /** The replica's single batch owner: every task's sequences pass through it. */
+  readonly batcher = new Batcher<BatchInput, Record<string, NdArray>>((inputs) => this.runBatch(inputs), () => this.batcherSettings());
 
   static async load(settings: ModelSettings, device: Device): Promise<ModelRuntime> {
     const folder = await readModelFolder(settings.path, { quantized: settings.onnx_use_quantized });
@@ -62,20 +77,33 @@ export class ModelRuntime {
     return typeof pad === "number" ? pad : 0;
   }
 
-  /** Runs sequences in length-sorted batches cut by `batch_size` and the token budget. */
-  async forward(sequences: readonly Encoded[], outputNames?: string[]): Promise<ForwardResult> {
-    const items: Record<string, NdArray>[] = new Array(sequences.length);
-    let inferenceMs = 0;
+  /**
+   * Runs sequences batched with whatever else this replica is running (lib/batching). Requests
+   * for different outputs never share a batch; `background` work yields to interactive work.
+   */
+  async forward(sequences: readonly Encoded[], outputNames?: string[], priority: Priority = "interactive"): Promise<ForwardResult> {
+    const started = performance.now();
+    const key = outputNames ? [...outputNames].sort().join(",") : "";
+    const inputs = sequences.map((sequence) => ({ input: { sequence, outputNames }, length: sequence.ids.length }));
+    const results = await this.batcher.submit(inputs, key, priority);
+    return {
+      items: results.map((r) => r.value),
+      inferenceMs: performance.now() - started,
+      batchWaitMs: Math.max(0, ...results.map((r) => r.waitedMs)),
+    };
+  }
+
+  private async runBatch(inputs: BatchInput[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const sequences = inputs.map((i) => i.sequence);
+    const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
+    const { outputs, runMs } = await this.runner.run(feeds, inputs[0].outputNames);
     const lengths = sequences.map((s) => s.ids.length);
-    for (const batch of planBatches(lengths, this.settings.batch_size, this.settings.max_batch_tokens)) {
-      const seqs = batch.map((i) => sequences[i]);
-      const feeds = buildFeeds(seqs, this.capabilities.inputNames, this.padId);
-      const { outputs, runMs } = await this.runner.run(feeds, outputNames);
-      inferenceMs += runMs;
-      const split = splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, batch.map((i) => lengths[i]));
-      batch.forEach((itemIndex, k) => (items[itemIndex] = split[k]));
-    }
-    return { items, inferenceMs };
+    return { outputs: splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths), runMs };
+  }
+
+  private batcherSettings(): BatcherSettings {
+    const s = this.settings;
+    return { maxItems: s.batch_size, maxTokens: s.max_batch_tokens, maxWaitMs: s.batch_wait_ms, parallel: s.workers, backgroundAgingMs: BACKGROUND_AGING_MS };
   }
 
   /** Applies a settings change; moving between GPU and CPU reopens the sessions. */

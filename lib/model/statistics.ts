@@ -11,6 +11,29 @@ export interface ReplicaInfo {
   /** Tasks this replica is running now, and has finished since it started. */
   running: number;
   completed: number;
+  batching: BatchingInfo;
+}
+
+/** Cross-request batching on this replica since it started. */
+export interface BatchingInfo {
+  batches: number;
+  mean_batch_items: number;
+  /** Real tokens / padded tokens over all batches (1 = no padding). */
+  padding_efficiency: number;
+  waiting_items: number;
+  running_batches: number;
+}
+
+export function batchingInfo(runtime: ModelRuntime): BatchingInfo {
+  const { stats } = runtime.batcher;
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    batches: stats.batches,
+    mean_batch_items: stats.batches ? round(stats.items / stats.batches) : 0,
+    padding_efficiency: stats.paddedTokens ? round(stats.tokens / stats.paddedTokens) : 1,
+    waiting_items: runtime.batcher.waitingItems,
+    running_batches: runtime.batcher.runningBatches,
+  };
 }
 
 export function modelStatistics(runtime: ModelRuntime, replicas: ReplicaInfo[]): Record<string, unknown> {

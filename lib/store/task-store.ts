@@ -10,6 +10,7 @@ export type TaskState = "queued" | "running" | "succeeded" | "failed";
 export interface TaskTimings {
   queue_ms?: number;
   tokenize_ms?: number;
+  batch_wait_ms?: number;
   inference_ms?: number;
   postprocess_ms?: number;
   total_ms?: number;

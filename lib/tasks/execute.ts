@@ -8,6 +8,8 @@ import type { OutputOptions } from "./types.ts";
 
 export interface StageTimings {
   tokenize_ms: number;
+  /** Part of inference_ms spent waiting for a batch to start (cross-request batching). */
+  batch_wait_ms: number;
   inference_ms: number;
   postprocess_ms: number;
 }
@@ -27,5 +29,5 @@ export async function executeTask(
   const t2 = performance.now();
   const result = pipeline.finish(prepared, forward.items, request, model, output);
   const t3 = performance.now();
-  return { result, timings: { tokenize_ms: t1 - t0, inference_ms: t2 - t1, postprocess_ms: t3 - t2 } };
+  return { result, timings: { tokenize_ms: t1 - t0, batch_wait_ms: forward.batchWaitMs, inference_ms: t2 - t1, postprocess_ms: t3 - t2 } };
 }

@@ -5,7 +5,6 @@ import { parseModelsFile } from "../../lib/config/models-file.ts";
 import { parseModelUpdate } from "../../lib/config/model-settings.ts";
 import { modelIdFromRoute } from "../../lib/gateway/model-id.ts";
 import { parseDevice, parseDeviceList, executionProviders } from "../../lib/onnx/device.ts";
-import { planBatches } from "../../lib/batching/plan.ts";
 import { toErrorBody, invalid } from "../../lib/errors.ts";
 
 test("settings: flags win over environment, environment over defaults", () => {
@@ -54,11 +53,6 @@ test("devices and execution providers", () => {
   assert.deepEqual(executionProviders({ kind: "cuda", id: 1 }, true), ["cpu"]);
 });
 
-test("batch planning: similar lengths together, item and token budgets respected", () => {
-  assert.deepEqual(planBatches([5, 100, 6, 90], 2, 10_000), [[0, 2], [3, 1]]);
-  assert.deepEqual(planBatches([10, 10, 10, 10], 32, 25), [[0, 1], [2, 3]]);
-  assert.deepEqual(planBatches([50], 32, 10), [[0]], "an item over the budget still runs, alone");
-});
 
 test("error bodies: status by type, FastAPI detail for 422, internals hidden", () => {
   const v = toErrorBody(invalid("must be a boolean", "task_kwargs.normalize"));
