@@ -1,0 +1,51 @@
+/**
+ * SPEC §7 word scores: |score| per token, summed over each word's sub-word pieces (WordPiece
+ * `##` pieces and byte-level BPE pieces alike, grouped by the tokenizer's word ids), special and
+ * padding tokens dropped, then divided by the item's total so an item's word scores sum to 1.
+ * Words of the first segment of a pair are the "question", the rest the "context"; a single text
+ * is all "context".
+ */
+import type { Encoded } from "../tokenization/tokenizer.ts";
+
+/** `[index in its segment, word, score]`, SQuARE's shape. */
+export type ScoredWord = [number, string, number];
+
+export interface SegmentWords {
+  question: ScoredWord[];
+  context: ScoredWord[];
+}
+
+/** The text of a word: its segment (0 or 1) and the token indices of its pieces. */
+export type WordText = (segment: number, tokenIndices: number[]) => string;
+
+/** Word text as the slice of the item's own text that its pieces cover (offsets are JS string indices). */
+export function sliceWordText(encoded: Encoded, texts: readonly string[]): WordText {
+  return (segment, pieces) => {
+    const start = Math.min(...pieces.map((t) => encoded.offsets[t][0]));
+    const end = Math.max(...pieces.map((t) => encoded.offsets[t][1]));
+    return texts[segment].slice(start, end);
+  };
+}
+
+export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText: WordText): SegmentWords {
+  const pair = encoded.sequenceIds.some((s) => s === 1);
+  const words = new Map<string, { segment: number; pieces: number[]; score: number }>();
+  for (let t = 0; t < encoded.ids.length; t++) {
+    const word = encoded.wordIds[t];
+    const segment = encoded.sequenceIds[t];
+    if (word === null || segment === null || encoded.specialTokensMask[t] === 1 || encoded.attentionMask[t] === 0) continue;
+    const key = `${segment}:${word}`;
+    const entry = words.get(key) ?? { segment, pieces: [], score: 0 };
+    entry.pieces.push(t);
+    entry.score += Math.abs(scores[t]);
+    words.set(key, entry);
+  }
+  let total = 0;
+  for (const w of words.values()) total += w.score;
+  const result: SegmentWords = { question: [], context: [] };
+  for (const w of words.values()) {
+    const list = pair && w.segment === 0 ? result.question : result.context;
+    list.push([list.length, wordText(w.segment, w.pieces), total > 0 ? w.score / total : 0]);
+  }
+  return result;
+}
