@@ -42,7 +42,9 @@ const readJson = async (...p: string[]) => JSON.parse(await readFile(join(...p),
 // 1. Determinism and folder contents
 
 test("two builds give byte-identical folders with the Optimum layout", async () => {
-  assert.deepEqual(DEMO_FIXTURES.map((s) => s.name), ["bert-tiny-base", "bert-tiny-sst", "bert-tiny-ner", "bert-tiny-qa"]);
+  assert.deepEqual(DEMO_FIXTURES.map((s) => s.name), ["bert-tiny-base", "bert-tiny-sst", "bert-tiny-ner", "bert-tiny-qa"].concat(
+    ...["roberta", "distilbert"].map((f) => ["base", "sst", "ner", "qa"].map((h) => `${f}-tiny-${h}`)),
+  ));
   assert.deepEqual((await readdir(dirA)).sort(), DEMO_FIXTURES.map((s) => s.name).sort());
   for (const folder of await readdir(dirA)) {
     assert.deepEqual((await readdir(join(dirA, folder))).sort(), FILES, folder);
