@@ -46,6 +46,8 @@ export class OnnxRunner {
   outputs: IoInfo[] = [];
   provider = "cpu";
   warning?: string;
+  /** Why `outputs` has no attentions/hidden_states, when it has none. */
+  extraOutputsUnavailable?: string;
   private pool: PoolWorker[] = [];
   private nextId = 1;
 
@@ -91,7 +93,7 @@ export class OnnxRunner {
     return new Promise<void>((resolve, reject) => {
       worker.on("message", (msg: WorkerReply) => {
         if (msg.kind === "ready") {
-          Object.assign(this, { inputs: msg.inputs, outputs: msg.outputs, provider: msg.provider, warning: msg.warning });
+          Object.assign(this, { inputs: msg.inputs, outputs: msg.outputs, provider: msg.provider, warning: msg.warning, extraOutputsUnavailable: msg.extraOutputsUnavailable });
           this.pool.push(entry);
           resolve();
         } else if (msg.kind === "load-failed") {

@@ -28,17 +28,18 @@ export interface LoadedSession {
   warning?: string;
 }
 
-export async function openSession(settings: SessionSettings): Promise<LoadedSession> {
+/** Opens the model file, or `model` (the same model's bytes after graph surgery) when given. */
+export async function openSession(settings: SessionSettings, model?: Uint8Array): Promise<LoadedSession> {
   const base = { intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: "all" as const };
   let session: ort.InferenceSession;
   let warning: string | undefined;
   const wantsGpu = settings.providers.some((p) => typeof p === "object");
   try {
-    session = await ort.InferenceSession.create(settings.modelPath, { ...base, executionProviders: settings.providers as never });
+    session = await create(settings.modelPath, model, { ...base, executionProviders: settings.providers as never });
   } catch (err) {
     if (!wantsGpu) throw err;
     warning = `CUDA execution provider unavailable (${(err as Error).message.split("\n")[0]}); running on CPU`;
-    session = await ort.InferenceSession.create(settings.modelPath, { ...base, executionProviders: ["cpu"] });
+    session = await create(settings.modelPath, model, { ...base, executionProviders: ["cpu"] });
   }
   return {
     session,
@@ -48,6 +49,9 @@ export async function openSession(settings: SessionSettings): Promise<LoadedSess
     warning,
   };
 }
+
+const create = (path: string, bytes: Uint8Array | undefined, options: ort.InferenceSession.SessionOptions) =>
+  bytes ? ort.InferenceSession.create(bytes, options) : ort.InferenceSession.create(path, options);
 
 function describe(m: ort.InferenceSession.ValueMetadata): IoInfo {
   return m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: "non-tensor", shape: [] };

@@ -9,7 +9,16 @@ export interface WorkerRequest {
 }
 
 export type WorkerReply =
-  | { kind: "ready"; inputs: IoInfo[]; outputs: IoInfo[]; provider: string; warning?: string }
+  | {
+      kind: "ready";
+      inputs: IoInfo[];
+      /** The graph's outputs, then those the lazily opened extended variant adds. */
+      outputs: IoInfo[];
+      /** Why no attention/hidden-state outputs can be added, when none can. */
+      extraOutputsUnavailable?: string;
+      provider: string;
+      warning?: string;
+    }
   | { kind: "load-failed"; message: string }
   | { kind: "result"; id: number; outputs: Record<string, NdArray>; runMs: number }
   | { kind: "error"; id: number; message: string };

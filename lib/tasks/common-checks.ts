@@ -13,7 +13,9 @@ export function checkModelKwargs(request: TaskRequest, model: ModelFacts): Field
     const prefix = EXTRA_OUTPUTS[key];
     if (prefix === undefined && key !== "average_adapters") problems.push({ field, message: `unknown option; known: ${[...Object.keys(EXTRA_OUTPUTS), "average_adapters"].join(", ")}` });
     else if (typeof value !== "boolean") problems.push({ field, message: "must be a boolean" });
-    else if (prefix && value && !model.outputNames.some((n) => n.startsWith(prefix))) problems.push({ field, message: `this model's ONNX export has no ${prefix} outputs` });
+    else if (prefix && value && !model.outputNames.some((n) => n.startsWith(prefix))) {
+      problems.push({ field, message: `this model's ONNX export has no ${prefix} outputs, and its graph structure was not recognised for adding them (post-LayerNorm encoders with a Softmax per attention layer are)` });
+    }
   }
   return problems;
 }
@@ -30,9 +32,10 @@ export function checkTaskKwargs(request: TaskRequest, known: Record<string, "boo
   return problems;
 }
 
-/** Extra outputs the forward pass must return for `model_kwargs`. */
+/** Extra outputs the forward pass must return for `model_kwargs`, each group in layer order. */
 export function requestedExtraOutputs(request: TaskRequest, outputNames: readonly string[]): string[] {
+  const layerOf = (name: string) => Number(/(\d+)$/.exec(name)?.[1] ?? 0);
   return Object.entries(EXTRA_OUTPUTS).flatMap(([key, prefix]) =>
-    request.model_kwargs[key] === true ? outputNames.filter((n) => n.startsWith(prefix)) : [],
+    request.model_kwargs[key] === true ? outputNames.filter((n) => n.startsWith(prefix)).sort((a, b) => layerOf(a) - layerOf(b)) : [],
   );
 }
