@@ -1,0 +1,32 @@
+/**
+ * What explanation methods need from a model: its word-embedding rows, and batched
+ * forward+backward passes that take word embeddings in place of token ids. Implemented on ONNX
+ * Runtime by `onnx-gradient-backend.ts`; the unit tests use small analytic models.
+ */
+import type { Encoded } from "../tokenization/tokenizer.ts";
+
+export interface GradientRow {
+  /** The tokens (ids, mask, type ids) of the row. */
+  sequence: Encoded;
+  /** Word embeddings fed in place of the embedding lookup (tokens × hidden). */
+  embeds: Float32Array;
+  /** Cotangent of each target output for this row (e.g. a one-hot over `logits`). */
+  cotangents: Record<string, Float32Array>;
+}
+
+export interface GradientResult {
+  /** ∂target/∂embeds (tokens × hidden). */
+  gradEmbeds: Float32Array;
+  /** Last layer's attention probabilities (heads × tokens × tokens) and ∂target/∂ of them. */
+  lastAttention: Float32Array;
+  gradLastAttention: Float32Array;
+}
+
+export interface GradientBackend {
+  readonly hidden: number;
+  readonly heads: number;
+  /** Word-embedding rows of `ids` (tokens × hidden). */
+  embeddingRows(ids: readonly number[]): Float32Array;
+  /** One result per row, in order; rows of any lengths may be batched together. */
+  run(rows: readonly GradientRow[]): Promise<GradientResult[]>;
+}
