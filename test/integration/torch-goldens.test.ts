@@ -24,8 +24,10 @@ after(async () => {
 
 const fixtures = await goldenFixtures("forward");
 
-test("there are forward goldens for every demo BERT head", () => {
-  for (const name of ["bert-tiny-base", "bert-tiny-sst", "bert-tiny-ner", "bert-tiny-qa"]) assert.ok(fixtures.includes(name), name);
+test("there are forward goldens for every family and head of the demo fixtures", () => {
+  for (const family of ["bert", "roberta", "distilbert"]) {
+    for (const head of ["base", "sst", "ner", "qa"]) assert.ok(fixtures.includes(`${family}-tiny-${head}`), `${family}-tiny-${head}`);
+  }
 });
 
 /** Outputs with a sequence axis (axis 1), which the server crops to each item's length. */

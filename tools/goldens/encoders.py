@@ -59,8 +59,13 @@ def roberta_position_ids(input_ids, padding_idx):
     return torch.cumsum(not_pad, dim=1) * not_pad + padding_idx
 
 
+def layer_norm_eps(cfg):
+    # DistilBERT's config has no layer_norm_eps: transformers hard-codes 1e-12 for it.
+    return cfg.get("layer_norm_eps", 1e-12)
+
+
 def embeddings(w, family, cfg, input_ids, token_type_ids, inputs_embeds):
-    eps = cfg["layer_norm_eps"]
+    eps = layer_norm_eps(cfg)
     words = w("embeddings.word_embeddings.weight")[input_ids] if inputs_embeds is None else inputs_embeds
     S = input_ids.shape[1]
     if family == "roberta":
@@ -96,7 +101,7 @@ def num_heads(cfg):
 def layer(w, family, cfg, l, x, bias):
     n = LAYER_NAMES[family]
     p = f"{n['prefix']}.{l}"
-    eps = cfg["layer_norm_eps"] if "layer_norm_eps" in cfg else 1e-12
+    eps = layer_norm_eps(cfg)
     B, S, H = x.shape
     NH = num_heads(cfg)
     D = H // NH

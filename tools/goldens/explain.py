@@ -6,6 +6,7 @@ is the same and padding rows are exactly zero, because masked keys get probabili
 import torch
 
 from encoders import forward, family_and_head
+from inputs import word_text
 from jsonio import num, tensor
 
 IG_STEPS = 10
@@ -51,7 +52,7 @@ def word_scores(item, token_values):
         if s is None:
             continue
         key = (s, wid)
-        text = item["tokens"][t].removeprefix("##")
+        text = word_text(item["tokens"][t])
         if key in words:
             words[key][1] += text
             words[key][2] += abs(float(token_values[t]))

@@ -1,13 +1,17 @@
 """The fixed inputs of the goldens, tokenized here (not by the server's tokenizer) so the golden
-files carry exact token ids, masks, type ids and word ids for the Node tests to feed.
+files carry exact token ids, masks, type ids and word ids for the Node tests to feed (the Node
+tests also check that the server's tokenizer gives the same ids).
 
-BERT-style WordPiece over the fixture's own vocabulary: lowercase words and punctuation marks
-are split apart, each word greedily into its longest vocabulary prefix, then `##` pieces. The
-texts use only lowercase ASCII letters and `?`, so no normalizer is needed.
+WordPiece fixtures (BERT, DistilBERT): lowercase words and punctuation marks are split apart,
+each word greedily into its longest vocabulary prefix, then `##` pieces; `[CLS] A [SEP] (B [SEP])`.
+Byte-level BPE fixtures (RoBERTa): bpe.py; `<s> A </s> (</s> B </s>)`, type ids all 0.
+The texts use only lowercase ASCII letters, spaces and `?`, so no normalizer is needed.
 """
 import json
 import os
 import re
+
+from bpe import SPACE, bpe, merge_ranks, pre_tokenize
 
 # Per head: a padded batch of two items of different lengths (item 0 the longer one).
 TEXTS = {
@@ -22,9 +26,9 @@ TEXTS = {
 }
 
 
-def load_vocab(folder):
+def load_tokenizer_model(folder):
     with open(os.path.join(folder, "tokenizer.json")) as f:
-        return json.load(f)["model"]["vocab"]
+        return json.load(f)["model"]
 
 
 def wordpiece(word, vocab):
@@ -43,7 +47,7 @@ def wordpiece(word, vocab):
     return pieces
 
 
-def encode_item(texts, vocab):
+def encode_wordpiece(texts, vocab):
     """[CLS] A [SEP] (B [SEP]): ids, type ids, sequence ids (None for specials) and word ids
     (restarting at 0 in each sequence, as the tokenizers library numbers them)."""
     tokens, types, seq_ids, word_ids = ["[CLS]"], [0], [None], [None]
@@ -62,10 +66,43 @@ def encode_item(texts, vocab):
             "sequence_ids": seq_ids, "word_ids": word_ids}
 
 
+def encode_bpe(texts, model):
+    """<s> A </s> (</s> B </s>); word ids count each text's pre-tokenized words from 0."""
+    vocab, ranks = model["vocab"], merge_ranks(model)
+    tokens, seq_ids, word_ids = ["<s>"], [None], [None]
+    for s, text in enumerate(texts):
+        if s == 1:
+            tokens.append("</s>")
+            seq_ids.append(None)
+            word_ids.append(None)
+        for w, word in enumerate(pre_tokenize(text)):
+            for piece in bpe(word, ranks):
+                tokens.append(piece)
+                seq_ids.append(s)
+                word_ids.append(w)
+        tokens.append("</s>")
+        seq_ids.append(None)
+        word_ids.append(None)
+    missing = [t for t in tokens if t not in vocab]
+    if missing:
+        raise ValueError(f"BPE pieces missing from the vocabulary: {missing}")
+    return {"texts": texts, "tokens": tokens, "ids": [vocab[t] for t in tokens], "token_type_ids": [0] * len(tokens),
+            "sequence_ids": seq_ids, "word_ids": word_ids}
+
+
+def word_text(token):
+    """A piece's contribution to its word's text."""
+    return token.removeprefix("##").removeprefix(SPACE)
+
+
+def encode_item(texts, model):
+    return encode_bpe(texts, model) if model["type"] == "BPE" else encode_wordpiece(texts, model["vocab"])
+
+
 def encode_batch(head, folder, pad_id=0):
     """The head's two items, right-padded to the longest: per-item details and batch tensors."""
-    vocab = load_vocab(folder)
-    items = [encode_item(t, vocab) for t in TEXTS.get(head, TEXTS["default"])]
+    model = load_tokenizer_model(folder)
+    items = [encode_item(t, model) for t in TEXTS.get(head, TEXTS["default"])]
     S = max(len(i["ids"]) for i in items)
     pad = lambda row, value: row + [value] * (S - len(row))
     return items, {

@@ -18,7 +18,9 @@ import argparse
 import os
 import sys
 
-import torch
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+
+import torch  # noqa: E402
 
 from encoders import forward, family_and_head
 from explain import explain_item, NOTES as GRADIENT_NOTES
@@ -27,8 +29,9 @@ from jsonio import tensor, write
 from torch_export import export_bert
 from weights import Weights
 
-FORWARD_FIXTURES = ["bert-tiny-base", "bert-tiny-sst", "bert-tiny-ner", "bert-tiny-qa"]
-GRADIENT_FIXTURES = ["bert-tiny-sst", "bert-tiny-qa"]
+FAMILIES = ["bert", "roberta", "distilbert"]
+FORWARD_FIXTURES = [f"{family}-tiny-{head}" for family in FAMILIES for head in ("base", "sst", "ner", "qa")]
+GRADIENT_FIXTURES = [f"{family}-tiny-{head}" for family in FAMILIES for head in ("sst", "qa")]
 EXPORT_SOURCE = "bert-tiny-sst"
 
 FORWARD_NOTES = (
