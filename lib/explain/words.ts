@@ -5,7 +5,7 @@
  * Words of the first segment of a pair are the "question", the rest the "context"; a single text
  * is all "context".
  */
-import type { Encoded } from "../tokenization/tokenizer.ts";
+import type { Encoded, TextItem } from "../tokenization/tokenizer.ts";
 
 /** `[index in its segment, word, score]`, SQuARE's shape. */
 export type ScoredWord = [number, string, number];
@@ -25,6 +25,18 @@ export function sliceWordText(encoded: Encoded, texts: readonly string[]): WordT
     const end = Math.max(...pieces.map((t) => encoded.offsets[t][1]));
     return texts[segment].slice(start, end);
   };
+}
+
+/** Word text from the pieces themselves, for tokenized input: WordPiece `##` and byte-level BPE `Ġ` markers removed. */
+export function pieceWordText(encoded: Encoded): WordText {
+  return (_segment, pieces) => pieces.map((t) => encoded.tokens[t].replace(/^(##|Ġ)/, "")).join("");
+}
+
+/** The word-text source for item `index` of a request: its own text, or its pieces when pre-tokenized. */
+export function itemWordText(input: unknown, isPreprocessed: boolean, index: number, encoded: Encoded): WordText {
+  if (isPreprocessed) return pieceWordText(encoded);
+  const item = (input as TextItem[])[index];
+  return sliceWordText(encoded, typeof item === "string" ? [item] : item);
 }
 
 export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText: WordText): SegmentWords {

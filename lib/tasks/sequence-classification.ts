@@ -6,13 +6,17 @@ import { softmax, sigmoid, argmax } from "../math/softmax.ts";
 import { float32, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { renderOutputs } from "../encoding/arrays.ts";
+import { checkExplainKwargs } from "../explain/options.ts";
+import { itemWordText } from "../explain/words.ts";
+import type { ExplainTarget } from "../explain/explain.ts";
+import type { TaskRequest } from "./request.ts";
 
 const OPTIONS = { is_regression: "boolean" } as const;
 
 export const sequenceClassification: TaskPipeline<Prepared> = {
   name: "sequence-classification",
 
-  check: (request, model) => [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)],
+  check: (request, model) => [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model), ...checkExplainKwargs(request.explain_kwargs)],
 
   async prepare(request, model) {
     return { sequences: await tokenizeRequest(request, model, "longest_first") };
@@ -37,7 +41,22 @@ export const sequenceClassification: TaskPipeline<Prepared> = {
       adversarial: {},
     };
   },
+
+  explainTargets,
 };
+
+/**
+ * Each item is explained against its own predicted label: the argmax of its logits (softmax and
+ * sigmoid keep the order). A regression head's single output is explained as it is.
+ */
+function explainTargets(prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest): ExplainTarget[] {
+  return prepared.sequences.map((sequence, i) => {
+    const logits = Array.from(items[i].logits.data as Float32Array);
+    const cotangent = new Float32Array(logits.length);
+    cotangent[argmax(logits)] = 1;
+    return { sequence, cotangents: { logits: cotangent }, wordText: itemWordText(request.input, request.is_preprocessed, i, sequence) };
+  });
+}
 
 function scoreRow(logits: NdArray, regression: boolean, multiLabel: boolean): number[] {
   const values = Array.from(logits.data as Float32Array);

@@ -5,6 +5,7 @@ import type { NdArray } from "../tensor.ts";
 import type { TaskRequest } from "./request.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { TaskName } from "./task-names.ts";
+import type { ExplainTarget } from "../explain/explain.ts";
 
 /** What the gateway knows of a model without loading it (from service metadata). */
 export interface ModelFacts {
@@ -31,4 +32,6 @@ export interface TaskPipeline<P extends Prepared = Prepared> {
   /** Graph outputs the forward pass must produce. */
   outputs(request: TaskRequest, model: ModelRuntime): string[];
   finish(prepared: P, items: Record<string, NdArray>[], request: TaskRequest, model: ModelRuntime, output: OutputOptions): Record<string, unknown>;
+  /** Tasks that can be explained (SPEC §7): each item's tokens and its own target, from the forward outputs. */
+  explainTargets?(prepared: P, items: Record<string, NdArray>[], request: TaskRequest): ExplainTarget[];
 }
