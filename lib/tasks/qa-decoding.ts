@@ -35,25 +35,41 @@ function allowedSoftmax(logits: ArrayLike<number>, allowed: readonly boolean[]):
   return exps.map((e) => e / sum);
 }
 
-export function decodeAnswers(windows: readonly QaWindow[], context: string, options: DecodeOptions): Answer[] {
-  const best = new Map<string, Answer>();
+/** A candidate span: window `window`, tokens a..b, its score and character range. */
+export interface ScoredSpan {
+  window: number;
+  a: number;
+  b: number;
+  score: number;
+  start: number;
+  end: number;
+}
+
+/** Every valid span of every window, and the null score (minimum over windows). */
+export function scoreSpans(windows: readonly QaWindow[], maxAnswerLen: number): { spans: ScoredSpan[]; nullScore: number } {
+  const spans: ScoredSpan[] = [];
   let nullScore = Infinity;
-  for (const w of windows) {
+  windows.forEach((w, window) => {
     const ps = allowedSoftmax(w.startLogits, w.isContext);
     const pe = allowedSoftmax(w.endLogits, w.isContext);
     nullScore = Math.min(nullScore, ps[0] * pe[0]);
     for (let a = 0; a < ps.length; a++) {
       if (!w.isContext[a]) continue;
-      for (let b = a; b < Math.min(pe.length, a + options.maxAnswerLen); b++) {
-        if (!w.isContext[b]) continue;
-        const start = w.offsets[a][0];
-        const end = w.offsets[b][1];
-        const score = ps[a] * pe[b];
-        const key = `${start}:${end}`;
-        const seen = best.get(key);
-        if (!seen || seen.score < score) best.set(key, { score, start, end, answer: context.slice(start, end) });
+      for (let b = a; b < Math.min(pe.length, a + maxAnswerLen); b++) {
+        if (w.isContext[b]) spans.push({ window, a, b, score: ps[a] * pe[b], start: w.offsets[a][0], end: w.offsets[b][1] });
       }
     }
+  });
+  return { spans, nullScore };
+}
+
+export function decodeAnswers(windows: readonly QaWindow[], context: string, options: DecodeOptions): Answer[] {
+  const { spans, nullScore } = scoreSpans(windows, options.maxAnswerLen);
+  const best = new Map<string, Answer>();
+  for (const { score, start, end } of spans) {
+    const key = `${start}:${end}`;
+    const seen = best.get(key);
+    if (!seen || seen.score < score) best.set(key, { score, start, end, answer: context.slice(start, end) });
   }
   const ranked = [...best.values()];
   if (options.showNullAnswers && windows.length) ranked.push({ score: nullScore, start: 0, end: 0, answer: "" });
