@@ -6,24 +6,30 @@
 import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { GradientBackend, GradientRow, GradientResult } from "./gradient-backend.ts";
 import type { ExplainOptions } from "./options.ts";
-import { rowDot, rowSum, meanOf, firstTokenAttention } from "./token-scores.ts";
+import { rowDot, meanOf, firstTokenAttention, scaledFirstTokenAttention, scaledAllQueriesAttention } from "./token-scores.ts";
 import { gaussianSource, withNoise } from "./noise.ts";
 
 export interface ExplainItem {
   sequence: Encoded;
   /** Cotangents selecting the item's own target (predicted label, or best span). */
   cotangents: Record<string, Float32Array>;
+  /**
+   * Query rows scaled_attention reads: the first token's (classification), or all of them (QA,
+   * whose target the first token's row does not reach).
+   */
+  attentionRows?: "first" | "all";
 }
 
 interface Plan {
   /** Passes to run for one item, given its embeddings. */
-  points(embeds: Float32Array, item: number): Float32Array[];
+  points(embeds: Float32Array): Float32Array[];
   /** Token scores from the item's embeddings and its passes' results. */
-  scores(embeds: Float32Array, results: GradientResult[], tokens: number, backend: GradientBackend): Float64Array;
+  scores(embeds: Float32Array, results: GradientResult[], tokens: number, backend: GradientBackend, item: ExplainItem): Float64Array;
 }
 
 function planFor(options: ExplainOptions): Plan {
   const single: Plan["points"] = (embeds) => [embeds];
+  const averagedGradientDot: Plan["scores"] = (e, rs, t, b) => rowDot(meanOf(rs.map((r) => r.gradEmbeds)), e, t, b.hidden);
   switch (options.method) {
     case "simple_grads":
       return { points: single, scores: (e, [r], t, b) => rowDot(r.gradEmbeds, e, t, b.hidden) };
@@ -31,19 +37,23 @@ function planFor(options: ExplainOptions): Plan {
       // Right Riemann sum over α = k/steps, k = 1..steps (the last point is the input itself).
       return {
         points: (e) => Array.from({ length: options.steps }, (_, k) => e.map((v) => (v * (k + 1)) / options.steps)),
-        scores: (e, rs, t, b) => rowDot(meanOf(rs.map((r) => r.gradEmbeds)), e, t, b.hidden),
+        scores: averagedGradientDot,
       };
     case "smooth_grads": {
       const gaussian = gaussianSource(options.seed ?? (Math.random() * 2 ** 32) >>> 0);
       return {
         points: (e) => Array.from({ length: options.samples }, () => withNoise(e, options.noise, gaussian)),
-        scores: (_e, rs, t, b) => rowSum(meanOf(rs.map((r) => r.gradEmbeds)), t, b.hidden),
+        scores: averagedGradientDot,
       };
     }
     case "attention":
       return { points: single, scores: (_e, [r], t, b) => firstTokenAttention(r.lastAttention, b.heads, t) };
     case "scaled_attention":
-      return { points: single, scores: (_e, [r], t, b) => firstTokenAttention(r.lastAttention, b.heads, t, r.gradLastAttention) };
+      return {
+        points: single,
+        scores: (_e, [r], t, b, item) =>
+          (item.attentionRows === "all" ? scaledAllQueriesAttention : scaledFirstTokenAttention)(r.lastAttention, r.gradLastAttention, b.heads, t),
+      };
   }
 }
 
@@ -51,12 +61,12 @@ function planFor(options: ExplainOptions): Plan {
 export async function tokenScores(items: readonly ExplainItem[], options: ExplainOptions, backend: GradientBackend): Promise<Float64Array[]> {
   const plan = planFor(options);
   const embeds = items.map((it) => backend.embeddingRows(it.sequence.ids));
-  const pointsPerItem = items.map((it, i) => plan.points(embeds[i], i));
+  const pointsPerItem = embeds.map((e) => plan.points(e));
   const rows: GradientRow[] = pointsPerItem.flatMap((points, i) => points.map((e) => ({ sequence: items[i].sequence, embeds: e, cotangents: items[i].cotangents })));
   const results = await backend.run(rows);
   let next = 0;
   return items.map((it, i) => {
     const mine = results.slice(next, (next += pointsPerItem[i].length));
-    return plan.scores(embeds[i], mine, it.sequence.ids.length, backend);
+    return plan.scores(embeds[i], mine, it.sequence.ids.length, backend, it);
   });
 }

@@ -81,11 +81,10 @@ test("integrated_grads: right Riemann sum over k/steps gives (steps+1)/(2·steps
   assert.deepEqual(Array.from(calls[0][0].embeds), TABLE[1].concat(TABLE[2], TABLE[3]).map((v) => Math.fround(v / steps)), "first point is α = 1/steps");
 });
 
-test("smooth_grads: without noise it is c (w·e_t) Σw; with noise a seed repeats and samples differ", async () => {
+test("smooth_grads: without noise it equals simple_grads; with noise a seed repeats and samples differ", async () => {
   const { backend } = analyticBackend();
-  const sumW = w.reduce((x, y) => x + y);
   const [quiet] = await tokenScores(items, explainOptions({ method: "smooth_grads", noise: 0, samples: 3 })!, backend);
-  close(quiet, [1, 2, 3].map((id) => wx(id) * sumW), "noise 0");
+  close(quiet, [1, 2, 3].map((id) => wx(id) ** 2), "noise 0");
   const noisy = { method: "smooth_grads", noise: 0.5, samples: 5, seed: 42 };
   const [x] = await tokenScores(items, explainOptions(noisy)!, backend);
   const [y] = await tokenScores(items, explainOptions(noisy)!, backend);
@@ -98,13 +97,17 @@ test("smooth_grads: without noise it is c (w·e_t) Σw; with noise a seed repeat
   assert.equal(new Set(samples).size, 5, "fresh noise for every sample");
 });
 
-test("attention and scaled_attention: head-averaged first-token row, times its gradient", async () => {
+test("attention and scaled_attention: head-averaged first-token row, times its head-averaged gradient; QA reads every row", async () => {
   const { backend } = analyticBackend();
   const [a] = await tokenScores(items, explainOptions({ method: "attention" })!, backend);
   close(a, [1 / 3 / 2, 1 / 3 / 2, (1 / 3 + 1) / 2], "attention");
   const [, s] = await tokenScores(items, explainOptions({ method: "scaled_attention" })!, backend);
-  // T = 2, c = -2: head 0 row [½, ½] × grads [0, -2]; head 1 row [0, 1] × grads at k = 4, 5 → [0, -2]
-  close(s, [0, (0.5 * -2 + 1 * -2) / 2], "scaled_attention");
+  // T = 2, c = -2: rows from token 0 are [½, ½] (head 0) and [0, 1] (head 1), gradients [0, -2] in both
+  close(s, [((0.5 + 0) / 2) * 0, ((0.5 + 1) / 2) * -2], "scaled_attention");
+  const qaItems = items.map((it) => ({ ...it, attentionRows: "all" as const }));
+  const [, q] = await tokenScores(qaItems, explainOptions({ method: "scaled_attention" })!, backend);
+  // only the first rows carry attention in this fake model, so every-row sums equal the first-row products
+  close(q, [0, (0.5 * -2 + 1 * -2) / 2], "scaled_attention over every query row");
 });
 
 test("explainTargets: word scores per item sum to 1 and come back in SQuARE's shape", async () => {

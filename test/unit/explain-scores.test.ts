@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { wordScores, sliceWordText } from "../../lib/explain/words.ts";
 import { squareAttributions, topIndices } from "../../lib/explain/attributions.ts";
-import { rowDot, rowSum, meanOf, firstTokenAttention } from "../../lib/explain/token-scores.ts";
+import { rowDot, meanOf, firstTokenAttention, scaledFirstTokenAttention, scaledAllQueriesAttention } from "../../lib/explain/token-scores.ts";
 import { checkExplainKwargs, explainOptions } from "../../lib/explain/options.ts";
 import { gaussianSource, withNoise } from "../../lib/explain/noise.ts";
 import type { Encoded } from "../../lib/tokenization/tokenizer.ts";
@@ -56,17 +56,19 @@ test("SQuARE attribution shape: one object, lists per item, top-k indices best f
   assert.deepEqual(topIndices(a.context, 1), [0]);
 });
 
-test("token scores: dot with embeddings, sums, means and first-token attention, by hand", () => {
+test("token scores: dot with embeddings, means and first-token attention, by hand", () => {
   const g = [1, 2, 3, 4]; // 2 tokens × 2 hidden
   const e = [0.5, -1, 2, 0];
   assert.deepEqual([...rowDot(g, e, 2, 2)], [1 * 0.5 + 2 * -1, 3 * 2 + 4 * 0]);
-  assert.deepEqual([...rowSum(g, 2, 2)], [3, 7]);
   assert.deepEqual([...meanOf([[1, 2], [3, 6]])], [2, 4]);
   // 2 heads × 2 tokens × 2 tokens; the first query row of each head is [0.2, 0.8] and [0.6, 0.4]
   const attn = [0.2, 0.8, 0.5, 0.5, 0.6, 0.4, 0.1, 0.9];
   const grad = [1, -1, 9, 9, 2, 3, 9, 9];
   assert.deepEqual([...firstTokenAttention(attn, 2, 2)].map((x) => +x.toFixed(12)), [0.4, 0.6]);
-  assert.deepEqual([...firstTokenAttention(attn, 2, 2, grad)].map((x) => +x.toFixed(12)), [(0.2 * 1 + 0.6 * 2) / 2, (0.8 * -1 + 0.4 * 3) / 2].map((x) => +x.toFixed(12)));
+  const round = (xs: Iterable<number>) => [...xs].map((x) => +x.toFixed(12));
+  assert.deepEqual(round(scaledFirstTokenAttention(attn, grad, 2, 2)), round([0.4 * ((1 + 2) / 2), 0.6 * ((-1 + 3) / 2)]));
+  // every query row: head 0 rows [0.2 0.8]·[1 -1] and [0.5 0.5]·[9 9]; head 1 rows [0.6 0.4]·[2 3] and [0.1 0.9]·[9 9]
+  assert.deepEqual(round(scaledAllQueriesAttention(attn, grad, 2, 2)), round([(0.2 + 4.5 + 1.2 + 0.9) / 2, (-0.8 + 4.5 + 1.2 + 8.1) / 2]));
 });
 
 test("explain_kwargs: defaults, and 422-style problems naming each bad field", () => {
