@@ -85,3 +85,39 @@ test("offsets are JavaScript string positions even after astral characters", asy
   assert.equal(codePointToUtf16("a😀b", 2), 3);
   assert.equal(codePointToUtf16("abc", 2), 2);
 });
+
+// Byte-level BPE (the RoBERTa fixture): offsets after trim_offsets, in JavaScript string indices.
+
+const bpe = async () => TextTokenizer.load(`${await fixturePath("roberta-tiny-base")}/tokenizer.json`);
+
+test("BPE: offsets are UTF-16 indices with the leading space trimmed; pieces of a character cover that character", async () => {
+  const text = "😀 Paris,  naïve";
+  const [e] = await (await bpe()).encode([text], opts());
+  // 😀 is 4 UTF-8 bytes (4 byte tokens) and 2 UTF-16 units; "Paris" is text[3..8], "naïve" text[11..16], ï text[13..14]
+  assert.deepEqual(e.tokens, ["<s>", "ð", "Ł", "ĺ", "Ģ", "ĠParis", ",", "Ġ", "Ġn", "a", "Ã", "¯", "ve", "</s>"]);
+  assert.deepEqual(e.offsets, [[0, 0], [0, 2], [0, 2], [0, 2], [0, 2], [3, 8], [8, 9], [10, 10], [11, 12], [12, 13], [13, 14], [13, 14], [14, 16], [0, 0]]);
+  assert.deepEqual(e.wordIds, [null, 0, 0, 0, 0, 1, 2, 3, 4, 4, 4, 4, 4, null]);
+  assert.deepEqual(e.specialTokensMask, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+});
+
+test("BPE pairs: <s> A </s></s> B </s>, one token type, offsets into each text; overflow windows keep that shape", async () => {
+  const tok = await bpe();
+  const q = "Who went?";
+  const c = "John went to Paris with Mary and Peter, and Anna went to Berlin.";
+  const [e] = await tok.encode([[q, c]], opts());
+  const sep = e.sequenceIds.indexOf(null, 1);
+  assert.deepEqual([e.tokens[0], e.tokens[sep], e.tokens[sep + 1], e.tokens.at(-1)], ["<s>", "</s>", "</s>", "</s>"]);
+  assert.deepEqual(e.typeIds, e.ids.map(() => 0));
+  const paris = e.tokens.indexOf("ĠParis");
+  assert.equal(e.sequenceIds[paris], 1);
+  assert.equal(c.slice(...e.offsets[paris]), "Paris");
+  const windows = await tok.encode([[q, c]], opts({ maxLength: 14, truncation: "only_second", stride: 3, returnOverflowing: true }));
+  const all = [windows[0], ...windows[0].overflowing];
+  assert.ok(all.length >= 3, `${all.length} windows`);
+  for (const w of all) {
+    assert.ok(w.ids.length <= 14);
+    const s = w.sequenceIds.indexOf(null, 1);
+    assert.deepEqual(w.tokens.slice(0, s + 2).filter((t) => t.startsWith("<") || t.startsWith("</")), ["<s>", "</s>", "</s>"]);
+    w.tokens.forEach((t, i) => w.sequenceIds[i] === 1 && assert.equal(c.slice(...w.offsets[i]), t.replace(/^Ġ/, "")));
+  }
+});
