@@ -1,22 +1,37 @@
-/** SPEC §6.4: extractive QA over overlapping windows of long contexts. */
+/**
+ * SPEC §6.4: extractive QA over overlapping windows of long contexts.
+ * With `is_preprocessed` each row is one window [question, context] of token ids; there is no
+ * context text, so answers give `start`/`end` as token indices into the row (end exclusive) and
+ * `answer` is those tokens decoded by the model's tokenizer (see contextTokens for how the
+ * context segment is found).
+ */
 import type { TaskPipeline, Prepared } from "./types.ts";
-import { checkModelKwargs, checkTaskKwargs } from "./common-checks.ts";
-import { tokenizeOptions } from "./tokenize-input.ts";
-import { decodeAnswers, QaWindow } from "./qa-decoding.ts";
-import { padStack, float32 } from "../tensor.ts";
+import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
+import { tokenizeOptions, preprocessedSequences } from "./tokenize-input.ts";
+import { decodeAnswers, QaWindow, Answer } from "./qa-decoding.ts";
+import { padStack, float32, NdArray } from "../tensor.ts";
 import { renderOutputs } from "../encoding/arrays.ts";
+import { collectExtraOutputs } from "./extra-outputs.ts";
+import { tokenVocabulary, contextTokens, TokenVocabulary } from "../tokenization/preprocessed.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { FieldProblem } from "../errors.ts";
+import type { ModelRuntime } from "../model/runtime.ts";
+import type { PreprocessedInput, TaskRequest } from "./request.ts";
 
 const OPTIONS = { topk: "integer", max_answer_len: "integer", show_null_answers: "boolean", doc_stride: "integer", max_seq_len: "integer", max_question_len: "integer" } as const;
 
 interface QaPrepared extends Prepared {
   /** For each item, the indices of its windows in `sequences`. */
   windowsOf: number[][];
-  contexts: string[];
+  /** Per sequence, which tokens may start or end an answer. */
+  isContext: boolean[][];
+  /** Text input: the contexts, answers are character spans of them. */
+  contexts?: string[];
+  /** Preprocessed input: answers are token spans, decoded with this vocabulary. */
+  vocabulary?: TokenVocabulary;
 }
 
-const intOption = (kwargs: Record<string, unknown>, key: string, fallback: number) => (typeof kwargs[key] === "number" ? (kwargs[key] as number) : fallback);
+const intOption = (kwargs: Record<string, unknown>, key: string, fallback: number | undefined) => (typeof kwargs[key] === "number" ? (kwargs[key] as number) : fallback);
 
 export const questionAnswering: TaskPipeline<QaPrepared> = {
   name: "question-answering",
@@ -29,45 +44,28 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
     }
     const stride = request.task_kwargs.doc_stride;
     if (Number.isInteger(stride) && (stride as number) < 0) problems.push({ field: "task_kwargs.doc_stride", message: "must be ≥ 0" });
-    if (request.is_preprocessed) problems.push({ field: "is_preprocessed", message: "question answering needs the texts to map answers to characters" });
     return problems;
   },
 
-  async prepare(request, model) {
-    const kw = request.task_kwargs;
-    const maxLength = Math.min(intOption(kw, "max_seq_len", model.folder.maxLength), model.folder.maxLength);
-    const items = request.input as [string, string][];
-    const questionLimit = intOption(kw, "max_question_len", 64);
-    // The tokenizer's overlap (stride) must leave room for new context in every window.
-    const stride = intOption(kw, "doc_stride", 128);
-    const sequences: Encoded[] = [];
-    const windowsOf: number[][] = [];
-    for (const [question, context] of items) {
-      const q = (await model.tokenizer.encode([question], { ...tokenizeOptions({}, maxLength, "longest_first"), addSpecialTokens: false }))[0];
-      const shortQuestion = q.ids.length > questionLimit ? question.slice(0, q.offsets[questionLimit - 1][1]) : question;
-      const budget = maxLength - Math.min(q.ids.length, questionLimit) - 3;
-      const options = { ...tokenizeOptions({ max_length: maxLength, truncation: "only_second" }, maxLength, "only_second"), stride: Math.max(0, Math.min(stride, budget - 1)), returnOverflowing: true };
-      const [first] = await model.tokenizer.encode([[shortQuestion, context]], options);
-      const windows = [first, ...first.overflowing];
-      windowsOf.push(windows.map((_, k) => sequences.length + k));
-      sequences.push(...windows);
-    }
-    return { sequences, windowsOf, contexts: items.map((x) => x[1]) };
-  },
+  prepare: (request, model) => (request.is_preprocessed ? preparePreprocessed(request.input as PreprocessedInput, model) : prepareTexts(request, model)),
 
-  outputs: () => ["start_logits", "end_logits"],
+  outputs: (request, model) => ["start_logits", "end_logits", ...requestedExtraOutputs(request, model.outputNames)],
 
-  finish(prepared, items, request, _model, output) {
+  finish(prepared, items, request, model, output) {
     const kw = request.task_kwargs;
-    const options = { topk: intOption(kw, "topk", 1), maxAnswerLen: intOption(kw, "max_answer_len", 128), showNullAnswers: kw.show_null_answers !== false };
-    const answers = prepared.windowsOf.map((windowIds, i) =>
-      decodeAnswers(windowIds.map((w): QaWindow => windowOf(prepared.sequences[w], items[w])), prepared.contexts[i], options),
-    );
+    const options = { topk: intOption(kw, "topk", 1)!, maxAnswerLen: intOption(kw, "max_answer_len", 128)!, showNullAnswers: kw.show_null_answers !== false };
+    const answers = prepared.windowsOf.map((windowIds, i) => {
+      const windows = windowIds.map((w): QaWindow => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], !prepared.contexts));
+      if (prepared.contexts) return decodeAnswers(windows, prepared.contexts[i], options);
+      const ids = prepared.sequences[windowIds[0]].ids;
+      return decodeAnswers(windows, "", options).map((a): Answer => ({ ...a, answer: a.end > a.start ? prepared.vocabulary!.decodeSpan(ids.slice(a.start, a.end)) : "" }));
+    });
     const firstWindows = prepared.windowsOf.map((w) => items[w[0]]);
     const logits = (name: string) => padStack(firstWindows.map((it) => float32([it[name].shape[0]], it[name].data as Float32Array)));
+    const extra = collectExtraOutputs(firstWindows, requestedExtraOutputs(request, model.outputNames));
     return {
       answers,
-      model_outputs: renderOutputs({ start_logits: logits("start_logits"), end_logits: logits("end_logits") }, output.plaintext),
+      model_outputs: renderOutputs({ start_logits: logits("start_logits"), end_logits: logits("end_logits"), ...extra }, output.plaintext),
       model_output_is_encoded: !output.plaintext,
       questions: [],
       contexts: [],
@@ -77,11 +75,49 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
   },
 };
 
-function windowOf(seq: Encoded, outputs: Record<string, { data: unknown }>): QaWindow {
+/**
+ * Text items: questions are cut to `max_question_len` tokens, contexts windowed with overlap.
+ * `preprocessing_kwargs.max_length` / `stride` stand in for `max_seq_len` / `doc_stride` when
+ * those are absent; `return_overflowing_tokens: false` keeps the first window only.
+ */
+async function prepareTexts(request: TaskRequest, model: ModelRuntime): Promise<QaPrepared> {
+  const kw = request.task_kwargs;
+  const pre = request.preprocessing_kwargs;
+  const maxLength = Math.min(intOption(kw, "max_seq_len", pre.max_length ?? model.folder.maxLength)!, model.folder.maxLength);
+  const items = request.input as [string, string][];
+  const questionLimit = intOption(kw, "max_question_len", 64)!;
+  // The tokenizer's overlap (stride) must leave room for new context in every window.
+  const stride = intOption(kw, "doc_stride", pre.stride ?? 128)!;
+  const allWindows = pre.return_overflowing_tokens !== false;
+  const sequences: Encoded[] = [];
+  const windowsOf: number[][] = [];
+  for (const [question, context] of items) {
+    const q = (await model.tokenizer.encode([question], { ...tokenizeOptions({}, maxLength, "longest_first"), addSpecialTokens: false }))[0];
+    const shortQuestion = q.ids.length > questionLimit ? question.slice(0, q.offsets[questionLimit - 1][1]) : question;
+    const budget = maxLength - Math.min(q.ids.length, questionLimit) - 3;
+    const options = { ...tokenizeOptions({ max_length: maxLength, truncation: "only_second" }, maxLength, "only_second"), stride: Math.max(0, Math.min(stride, budget - 1)), returnOverflowing: true };
+    const [first] = await model.tokenizer.encode([[shortQuestion, context]], options);
+    const windows = allWindows ? [first, ...first.overflowing] : [first];
+    windowsOf.push(windows.map((_, k) => sequences.length + k));
+    sequences.push(...windows);
+  }
+  const isContext = sequences.map((seq) => seq.sequenceIds.map((s, t) => s === 1 && seq.specialTokensMask[t] === 0));
+  return { sequences, windowsOf, isContext, contexts: items.map((x) => x[1]) };
+}
+
+/** Preprocessed rows: one window each; the context segment comes from token_type_ids or separators. */
+async function preparePreprocessed(input: PreprocessedInput, model: ModelRuntime): Promise<QaPrepared> {
+  const vocabulary = await tokenVocabulary(model.folder.tokenizerPath);
+  const sequences = await preprocessedSequences(input, model);
+  return { sequences, windowsOf: sequences.map((_, i) => [i]), isContext: sequences.map((s, i) => contextTokens(s, vocabulary, i)), vocabulary };
+}
+
+/** Token `t` spans characters `offsets[t]` of the context, or, without text, the token range [t, t+1). */
+function windowOf(seq: Encoded, isContext: boolean[], outputs: Record<string, NdArray>, tokenSpans: boolean): QaWindow {
   return {
     startLogits: outputs.start_logits.data as Float32Array,
     endLogits: outputs.end_logits.data as Float32Array,
-    isContext: seq.sequenceIds.map((s, t) => s === 1 && seq.specialTokensMask[t] === 0),
-    offsets: seq.offsets,
+    isContext,
+    offsets: tokenSpans ? seq.ids.map((_, t): [number, number] => [t, t + 1]) : seq.offsets,
   };
 }

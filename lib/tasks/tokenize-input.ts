@@ -1,7 +1,8 @@
 /** The shared `prepare` step: request input → sequences, honouring `preprocessing_kwargs`. */
 import type { ModelRuntime } from "../model/runtime.ts";
 import type { Encoded, TextItem, TokenizeOptions, Truncation } from "../tokenization/tokenizer.ts";
-import { fromPreprocessed } from "../tokenization/preprocessed.ts";
+import { fromPreprocessed, tokenVocabulary } from "../tokenization/preprocessed.ts";
+import { invalid } from "../errors.ts";
 import type { PreprocessedInput, PreprocessingKwargs, TaskRequest } from "./request.ts";
 
 export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: number, fallback: Truncation): TokenizeOptions {
@@ -17,7 +18,35 @@ export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: num
 }
 
 export async function tokenizeRequest(request: TaskRequest, model: ModelRuntime, fallback: Truncation = "longest_first"): Promise<Encoded[]> {
-  if (request.is_preprocessed) return fromPreprocessed(request.input as PreprocessedInput);
+  if (request.is_preprocessed) return preprocessedSequences(request.input as PreprocessedInput, model);
   const options = tokenizeOptions(request.preprocessing_kwargs, model.folder.maxLength, fallback);
-  return model.tokenizer.encode(request.input as TextItem[], options);
+  const sequences = await model.tokenizer.encode(request.input as TextItem[], options);
+  checkLengths(sequences, model.folder.maxLength);
+  return sequences;
+}
+
+/** Preprocessed rows as sequences; token_type_ids the graph cannot take must be all zero. */
+export async function preprocessedSequences(input: PreprocessedInput, model: ModelRuntime): Promise<Encoded[]> {
+  const vocabulary = await tokenVocabulary(model.folder.tokenizerPath);
+  const problem = tokenTypeProblem(input, model.capabilities.inputNames);
+  if (problem) throw invalid(problem.message, problem.field);
+  return fromPreprocessed(input, vocabulary.specialIds);
+}
+
+/**
+ * A model without a token_type_ids input (RoBERTa, DistilBERT) ignores all-zero token_type_ids,
+ * which is what tokenizers that return them anyway send; non-zero segments would be silently
+ * lost, so they are refused.
+ */
+export function tokenTypeProblem(input: PreprocessedInput, inputNames: readonly string[]): { field: string; message: string } | undefined {
+  if (!input.token_type_ids || inputNames.includes("token_type_ids")) return undefined;
+  const row = input.token_type_ids.findIndex((r) => r.some((v) => v !== 0));
+  if (row < 0) return undefined;
+  return { field: `input.token_type_ids.${row}`, message: "this model has no token_type_ids input; only all-zero token_type_ids are accepted (and ignored)" };
+}
+
+/** With truncation off, a text can exceed what the model accepts: refuse it instead of failing in the graph. */
+function checkLengths(sequences: readonly Encoded[], maxLength: number): void {
+  const i = sequences.findIndex((s) => s.ids.length > maxLength);
+  if (i >= 0) throw invalid(`input[${i}] has ${sequences[i].ids.length} tokens; the model accepts at most ${maxLength} (leave truncation on)`, `input.${i}`);
 }

@@ -35,7 +35,13 @@ export function textInputProblems(task: TaskName, input: unknown[]): FieldProble
 
 const isIntRows = (v: unknown): v is number[][] => Array.isArray(v) && v.every((r) => Array.isArray(r) && r.every((x) => Number.isInteger(x)));
 
-export function preprocessedProblems(input: unknown, vocabSize: number, maxLength: number): FieldProblem[] {
+/**
+ * `is_preprocessed` arrays. Rows of different lengths across items are fine (each item is its own
+ * sequence; batching pads), but every field must have the same length as input_ids in each row.
+ * `inputNames` (the graph's inputs), when known, lets a model without token_type_ids refuse
+ * non-zero segments here rather than at the model.
+ */
+export function preprocessedProblems(input: unknown, vocabSize: number, maxLength: number, inputNames?: readonly string[]): FieldProblem[] {
   if (typeof input !== "object" || input === null || Array.isArray(input)) return [{ field: "input", message: "with is_preprocessed, input must be an object of input_ids, attention_mask and optional token_type_ids" }];
   const fields = input as Record<string, unknown>;
   const problems: FieldProblem[] = [];
@@ -53,13 +59,28 @@ export function preprocessedProblems(input: unknown, vocabSize: number, maxLengt
     const rows = fields[name] as number[][] | undefined;
     if (!rows) continue;
     if (rows.length !== ids.length) problems.push({ field: `input.${name}`, message: `has ${rows.length} rows, input_ids has ${ids.length}` });
-    else rows.forEach((r, i) => { if (r.length !== ids[i].length) problems.push({ field: `input.${name}.${i}`, message: `has ${r.length} entries, input_ids row has ${ids[i].length} (ragged rows)` }); });
+    else rows.forEach((r, i) => { if (r.length !== ids[i].length) problems.push({ field: `input.${name}.${i}`, message: `has ${r.length} entries, input_ids row ${i} has ${ids[i].length} (ragged: each row must match input_ids)` }); });
   }
+  if (problems.length) return problems;
+  const masks = fields.attention_mask as number[][];
   ids.forEach((r, i) => {
+    const mask = masks[i];
+    let length = r.length;
+    while (length > 0 && mask[length - 1] === 0) length--; // trailing padding is dropped before the model
     if (r.length === 0) problems.push({ field: `input.input_ids.${i}`, message: "is empty" });
-    if (r.length > maxLength) problems.push({ field: `input.input_ids.${i}`, message: `has ${r.length} tokens; the model accepts at most ${maxLength}` });
+    else if (length === 0) problems.push({ field: `input.attention_mask.${i}`, message: "masks every token; at least one must be 1" });
+    if (length > maxLength) problems.push({ field: `input.input_ids.${i}`, message: `has ${length} tokens; the model accepts at most ${maxLength}` });
     const bad = r.find((x) => x < 0 || x >= vocabSize);
     if (bad !== undefined) problems.push({ field: `input.input_ids.${i}`, message: `id ${bad} is outside the vocabulary (0..${vocabSize - 1})` });
+    if (mask.some((m) => m !== 0 && m !== 1)) problems.push({ field: `input.attention_mask.${i}`, message: "must hold only 0 and 1" });
   });
+  const types = fields.token_type_ids as number[][] | undefined;
+  types?.forEach((r, i) => {
+    if (r.some((t) => t !== 0 && t !== 1)) problems.push({ field: `input.token_type_ids.${i}`, message: "must hold only 0 and 1 (segment ids)" });
+  });
+  if (types && inputNames && !inputNames.includes("token_type_ids")) {
+    const row = types.findIndex((r) => r.some((v) => v !== 0));
+    if (row >= 0) problems.push({ field: `input.token_type_ids.${row}`, message: "this model has no token_type_ids input; only all-zero token_type_ids are accepted (and ignored)" });
+  }
   return problems;
 }

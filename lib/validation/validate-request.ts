@@ -6,6 +6,7 @@ import type { TaskName } from "../tasks/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
 import { bodyShapeProblems } from "./body-schema.ts";
 import { textInputProblems, preprocessedProblems } from "./input-shape.ts";
+import { preprocessingProblems } from "./preprocessing-options.ts";
 
 export function validateRequest(body: unknown, task: TaskName, model: ModelMeta): TaskRequest {
   const pipeline = pipelineFor(task);
@@ -24,7 +25,7 @@ export function validateRequest(body: unknown, task: TaskName, model: ModelMeta)
 
 function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): FieldProblem[] {
   const problems = request.is_preprocessed
-    ? preprocessedProblems(request.input, model.vocabSize, model.maxLength)
+    ? preprocessedProblems(request.input, model.vocabSize, model.maxLength, inputNamesOf(model))
     : Array.isArray(request.input)
       ? textInputProblems(task, request.input)
       : [{ field: "input", message: "must be a list of texts (or set is_preprocessed for tokenized arrays)" }];
@@ -35,8 +36,11 @@ function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): 
   if (!request.is_preprocessed && truncation === "only_second" && (request.input as unknown[]).some((x) => typeof x === "string")) {
     return [{ field: "preprocessing_kwargs.truncation", message: "only_second needs pairs; these items are single texts" }];
   }
-  return [];
+  return preprocessingProblems(request, task, model.maxLength);
 }
+
+/** The graph's input names, when the model's metadata carries them. */
+const inputNamesOf = (model: ModelMeta): readonly string[] | undefined => (model as ModelMeta & { inputNames?: string[] }).inputNames;
 
 /** Features other issues implement are refused clearly rather than ignored. */
 function featureProblems(request: TaskRequest, model: ModelMeta): FieldProblem[] {

@@ -1,0 +1,50 @@
+/**
+ * Task- and model-aware checks of `preprocessing_kwargs` (SPEC §3); the body schema already
+ * checked names and types. What each option does:
+ *  - classification, token classification, embedding: `max_length` (≤ the model's), `truncation`,
+ *    `add_special_tokens`; one result row per item, so `return_overflowing_tokens: true` is refused
+ *    (and `stride`, as in Hugging Face tokenizers, only matters with it);
+ *  - question answering: the task always windows long contexts; `max_length` and `stride` stand in
+ *    for `task_kwargs.max_seq_len` and `doc_stride` when those are absent,
+ *    `return_overflowing_tokens: false` keeps only the first window, truncation applies to the
+ *    context only, and special tokens are required to tell question from context;
+ *  - `padding` is accepted and has no effect: the batcher pads.
+ * With `is_preprocessed` nothing is tokenized, so tokenizer options and text-only task options
+ * are refused rather than silently ignored.
+ */
+import type { FieldProblem } from "../errors.ts";
+import type { TaskRequest } from "../tasks/request.ts";
+import type { TaskName } from "../tasks/task-names.ts";
+
+const PADDING = [true, false, "longest", "max_length", "do_not_pad"];
+/** QA task options that only make sense when the server tokenizes the texts. */
+const QA_TEXT_OPTIONS = ["doc_stride", "max_seq_len", "max_question_len"];
+
+export function preprocessingProblems(request: TaskRequest, task: TaskName, maxLength: number): FieldProblem[] {
+  const kw = request.preprocessing_kwargs;
+  const problems: FieldProblem[] = [];
+  const field = (key: string) => `preprocessing_kwargs.${key}`;
+  if (kw.padding !== undefined && !PADDING.includes(kw.padding as never)) {
+    problems.push({ field: field("padding"), message: `must be one of ${PADDING.map((p) => JSON.stringify(p)).join(", ")} (it has no effect: the batcher pads)` });
+  }
+  if (request.is_preprocessed) {
+    for (const key of Object.keys(kw)) if (key !== "padding") problems.push({ field: field(key), message: "has no effect with is_preprocessed: the input is already tokenized" });
+    if (task === "question-answering") {
+      for (const key of QA_TEXT_OPTIONS) if (key in request.task_kwargs) problems.push({ field: `task_kwargs.${key}`, message: "windows texts; with is_preprocessed each row is one window already" });
+    }
+    if (task === "token-classification" && request.task_kwargs.aggregation !== undefined && request.task_kwargs.aggregation !== "none") {
+      problems.push({ field: "task_kwargs.aggregation", message: "groups words of the text; with is_preprocessed there is no text, only \"none\" is available" });
+    }
+    return problems;
+  }
+  if (kw.max_length !== undefined && kw.max_length > maxLength) problems.push({ field: field("max_length"), message: `is ${kw.max_length}; this model accepts at most ${maxLength} tokens` });
+  if (task === "question-answering") {
+    if (kw.add_special_tokens === false) problems.push({ field: field("add_special_tokens"), message: "must stay true for question answering: the special tokens separate question and context" });
+    if (kw.truncation !== undefined && kw.truncation !== true && kw.truncation !== "only_second") {
+      problems.push({ field: field("truncation"), message: "question answering truncates (windows) the context only; use true or \"only_second\"" });
+    }
+  } else if (kw.return_overflowing_tokens === true) {
+    problems.push({ field: field("return_overflowing_tokens"), message: `${task} returns one row per item; long inputs are truncated (question answering windows long contexts itself)` });
+  }
+  return problems;
+}
