@@ -39,7 +39,9 @@ FORWARD_NOTES = (
     "inputs is one padded batch (right padding with pad id, attention_mask 0); outputs, attentions and hidden_states "
     "cover the whole padded batch, padding positions included (their values are finite and deterministic). "
     "attentions[l]: [B, NH, S, S] softmax probabilities of layer l; hidden_states[0]: embedding output, "
-    "hidden_states[l + 1]: output of layer l. Tensors are {shape, data} in C order."
+    "hidden_states[l + 1]: output of layer l. Tensors are {shape, data} in C order. token_type_ids is given for every "
+    "family (the tokenizer's type ids); graphs without that input (RoBERTa, DistilBERT) do not take it. RoBERTa's "
+    "position ids come from input_ids (padding_idx 1 + running count of non-pad tokens; pad tokens get padding_idx)."
 )
 
 
