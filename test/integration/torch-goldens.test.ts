@@ -75,3 +75,11 @@ for (const name of fixtures) {
     });
   });
 }
+
+test("golden checks fail on a value outside 1e-4 and on a model the golden was not computed from", async () => {
+  const expected = { shape: [2], data: [1, -0.5] };
+  assertClose([1 + 1.9e-4, -0.5], expected, "within");
+  assert.throws(() => assertClose([1 + 2.1e-4, -0.5], expected, "outside"), /outside\[0\] = 1\.00021, golden 1/);
+  const golden = await loadForwardGolden("bert-tiny-sst");
+  await assert.rejects(assertGoldenModel(golden, join(await fixturePath("bert-tiny-qa"), "model.onnx")), /fixture generator changed.*torch_reference\.py/s);
+});
