@@ -6,7 +6,7 @@
 import tokenizers from "tokenizers";
 import { readFile } from "node:fs/promises";
 import { invalid } from "../errors.ts";
-import { codePointToUtf16 } from "./offsets.ts";
+import { utf16Indexer } from "./offsets.ts";
 
 type RustTokenizer = InstanceType<typeof tokenizers.Tokenizer>;
 type RustEncoding = Awaited<ReturnType<RustTokenizer["encode"]>>;
@@ -102,11 +102,11 @@ export class TextTokenizer {
 
 function toEncoded(enc: RustEncoding, a: string, b: string | null): Encoded {
   const sequenceIds = enc.getSequenceIds().map((s) => (s === undefined ? null : s));
-  const texts = [a, b ?? ""];
+  const toUtf16 = [utf16Indexer(a), utf16Indexer(b ?? "")];
   const offsets = enc.getOffsets().map(([start, end], i): [number, number] => {
     const seq = sequenceIds[i];
     if (seq === null) return [0, 0];
-    return [codePointToUtf16(texts[seq], start), codePointToUtf16(texts[seq], end)];
+    return [toUtf16[seq](start), toUtf16[seq](end)];
   });
   return {
     ids: enc.getIds(),

@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { TextTokenizer, TokenizeOptions } from "../../lib/tokenization/tokenizer.ts";
-import { codePointToUtf16 } from "../../lib/tokenization/offsets.ts";
+import { codePointToUtf16, utf16Indexer } from "../../lib/tokenization/offsets.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 
 let tok: TextTokenizer;
@@ -84,6 +84,10 @@ test("offsets are JavaScript string positions even after astral characters", asy
   assert.equal(text.slice(...e.offsets[dog]), "dog");
   assert.equal(codePointToUtf16("a😀b", 2), 3);
   assert.equal(codePointToUtf16("abc", 2), 2);
+  // a😀b😀c: code points a 0, 😀 1, b 2, 😀 3, c 4, end 5 start at UTF-16 units 0, 1, 3, 4, 6, 7
+  const index = utf16Indexer("a😀b😀c");
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map(index), [0, 1, 3, 4, 6, 7]);
+  assert.equal(index(9), 7, "past the end clamps to the length");
 });
 
 // Byte-level BPE (the RoBERTa fixture): offsets after trim_offsets, in JavaScript string indices.
