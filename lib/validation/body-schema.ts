@@ -39,6 +39,16 @@ export function bodyShapeProblems(body: unknown): FieldProblem[] {
   if (result === true) return [];
   const seen = new Set<string>();
   return result
+    .flatMap(unknownKeyProblems)
     .map((e) => ({ field: String(e.field ?? "body"), message: String(e.message ?? "is invalid").replace(/^The '[^']*' field /, "") }))
     .filter((p) => (seen.has(p.field) ? false : (seen.add(p.field), true)));
+}
+
+const PREPROCESSING_KEYS = Object.keys(bodySchema.preprocessing_kwargs.props);
+
+/** fastest-validator reports unknown keys of a strict object as one message; name each key instead. */
+function unknownKeyProblems(e: { field?: string; message?: string }): { field?: string; message?: string }[] {
+  const keys = /contains forbidden keys: (.*)\.$/.exec(String(e.message ?? ""))?.[1];
+  if (!keys || e.field !== "preprocessing_kwargs") return [e];
+  return keys.split(", ").map((k) => ({ field: `preprocessing_kwargs.${k.replace(/^'|'$/g, "")}`, message: `unknown option; known: ${PREPROCESSING_KEYS.join(", ")}` }));
 }
