@@ -36,7 +36,11 @@ Promise.all([loading, planning]).then(
 async function sessionFor(outputNames: readonly string[] | undefined): Promise<LoadedSession> {
   const plain = await loading;
   if (!outputNames || outputNames.every((n) => plain.outputs.some((o) => o.name === n))) return plain;
-  extended ??= buildExtendedModel(settings.modelPath).then((bytes) => openSession(settings, bytes));
+  if (!extended) {
+    const opening = buildExtendedModel(settings.modelPath).then((bytes) => openSession(settings, bytes));
+    extended = opening;
+    opening.catch(() => extended === opening && (extended = undefined)); // the next request tries again
+  }
   return extended;
 }
 
