@@ -250,3 +250,15 @@ test("unrecognised structures are left alone with a reason: pre-LayerNorm blocks
     }
   }
 });
+
+test("a real torch.onnx.export graph (PyTorch 1.13, opset 14: decomposed LayerNorm, Gemm, Shape chains, Constant nodes) is recognised", async () => {
+  const model = decodeModel(await readFile("test/goldens/torch-export/bert-tiny-sst-torch.onnx"));
+  assert.equal(model.graph.node.filter((n) => n.opType === "LayerNormalization").length, 0, "no fused LayerNorm in this export");
+  const norms = findLayerNorms(new GraphIndex(model));
+  assert.equal(norms.length, 5, "embedding LayerNorm + two per layer, all decomposed");
+  const analysis = analyseExtraOutputs(model);
+  assert.ok(analysis.ok, analysis.ok ? "" : analysis.reason);
+  assert.ok(analysis.plan.attentions.every((t) => producerOp(model, t) === "Softmax"));
+  assert.deepEqual(analysis.plan.hiddenStates, [norms[0].output, norms[2].output, norms[4].output]);
+  // numbers against PyTorch for this graph: test/integration/torch-goldens-intermediates.test.ts
+});
