@@ -16,7 +16,7 @@ export interface TokenVocabulary {
   specialIds: ReadonlySet<number>;
   /** The token between the two texts of a pair ([SEP], `</s>`). */
   separatorId: number | undefined;
-  /** The text of `ids` as the tokenizer's decoder writes it, special tokens skipped. */
+  /** The text of `ids` as the tokenizer's decoder writes it, special tokens skipped, outer spaces trimmed. */
   decodeSpan(ids: readonly number[]): string;
 }
 
@@ -52,7 +52,8 @@ async function loadVocabulary(path: string): Promise<TokenVocabulary> {
     separatorId,
     decodeSpan(ids) {
       const tokens = ids.filter((id) => !specialIds.has(id)).map((id) => tok.idToToken(id) ?? "");
-      return decoder ? decoder.decode(tokens) : tokens.join(" ");
+      // Byte-level BPE decodes a word-initial token with its leading space; an answer has none.
+      return (decoder ? decoder.decode(tokens) : tokens.join(" ")).trim();
     },
   };
 }

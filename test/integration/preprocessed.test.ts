@@ -19,6 +19,8 @@ before(async () => {
     { id: "bert-tiny-sst", path: "bert-tiny-sst", return_plaintext_arrays: true },
     { id: "bert-tiny-ner", path: "bert-tiny-ner", return_plaintext_arrays: true },
     { id: "bert-tiny-qa", path: "bert-tiny-qa", return_plaintext_arrays: true },
+    { id: "roberta-tiny-qa", path: "roberta-tiny-qa", return_plaintext_arrays: true },
+    { id: "distilbert-tiny-sst", path: "distilbert-tiny-sst", return_plaintext_arrays: true },
   ]);
   tok = tokenizers.Tokenizer.fromFile(join(await fixturePath("bert-tiny-base"), "tokenizer.json"));
 });
@@ -188,4 +190,33 @@ test("question answering: max_length and stride stand in for max_seq_len and doc
   const windowEnd = enc.getOffsets()[15][1];
   assert.ok(firstOnly.answers[0].every((a: any) => a.end <= windowEnd), JSON.stringify(firstOnly.answers));
   assert.ok(viaTask.answers[0].some((a: any) => a.end > windowEnd), "with windows, later parts of the context are reachable");
+});
+
+test("models without token_type_ids: RoBERTa QA finds the context from </s></s>; DistilBERT ignores all-zero token_type_ids and refuses others", async () => {
+  const roberta = tokenizers.Tokenizer.fromFile(join(await fixturePath("roberta-tiny-qa"), "tokenizer.json"));
+  const items: [string, string][] = [["where is the cat?", "the cat sat on the mat."]];
+  const text = await run("/roberta-tiny-qa/question-answering", { input: items, task_kwargs: { topk: 3 } });
+  const enc = await roberta.encode(items[0][0], items[0][1]);
+  const ids = enc.getIds();
+  const pre = await run("/roberta-tiny-qa/question-answering", { input: { input_ids: [ids], attention_mask: [enc.getAttentionMask()] }, is_preprocessed: true, task_kwargs: { topk: 3 } });
+  const contextStart = enc.getSequenceIds().indexOf(1);
+  for (let k = 0; k < 3; k++) {
+    const [p, t] = [pre.answers[0][k], text.answers[0][k]];
+    assert.ok(Math.abs(p.score - t.score) < 1e-6, `answer ${k}: same score as the text`);
+    if (p.answer === "") continue;
+    assert.ok(p.start >= contextStart && p.end < ids.length, "inside the context");
+    assert.equal(p.answer, (await roberta.decode(ids.slice(p.start, p.end), true)).trim());
+    assert.equal(p.answer, t.answer.trim(), "byte-level BPE decodes back to the context text");
+  }
+
+  const distil = tokenizers.Tokenizer.fromFile(join(await fixturePath("distilbert-tiny-sst"), "tokenizer.json"));
+  const e = await distil.encode("a fine film");
+  const input = { input_ids: [e.getIds()], attention_mask: [e.getAttentionMask()] };
+  const plain = await run("/distilbert-tiny-sst/sequence-classification", { input, is_preprocessed: true });
+  const zeros = await run("/distilbert-tiny-sst/sequence-classification", { input: { ...input, token_type_ids: [e.getIds().map(() => 0)] }, is_preprocessed: true });
+  assertClose(zeros.model_outputs.logits, plain.model_outputs.logits, "all-zero token_type_ids are ignored");
+  const q = await s.post("/distilbert-tiny-sst/sequence-classification", { input: { ...input, token_type_ids: [e.getIds().map((_, i) => (i > 1 ? 1 : 0))] }, is_preprocessed: true });
+  const refused = q.status === 422 ? q : await s.result(q.body.task_id);
+  assert.equal(refused.body.error.type, "invalid_request");
+  assert.match(refused.body.error.message, /no token_type_ids input; only all-zero token_type_ids are accepted/);
 });
