@@ -13,6 +13,8 @@ export interface ModelMeta extends ModelFacts {
   vocabSize: number;
   device: string;
   adapters: string[];
+  /** Graph inputs (a model without token_type_ids refuses non-zero ones at the gateway). */
+  inputNames: string[];
 }
 
 /** The Moleculer service name of a model's actor; the id keeps its `/` (SPEC §2 fix). */
@@ -30,5 +32,6 @@ export function metaOf(id: string, runtime: ModelRuntime): ModelMeta {
     vocabSize: runtime.tokenizer.vocabSize,
     device: runtime.deviceLabel,
     adapters: [],
+    inputNames: runtime.capabilities.inputNames,
   };
 }

@@ -25,7 +25,7 @@ export function validateRequest(body: unknown, task: TaskName, model: ModelMeta)
 
 function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): FieldProblem[] {
   const problems = request.is_preprocessed
-    ? preprocessedProblems(request.input, model.vocabSize, model.maxLength, inputNamesOf(model))
+    ? preprocessedProblems(request.input, model.vocabSize, model.maxLength, model.inputNames)
     : Array.isArray(request.input)
       ? textInputProblems(task, request.input)
       : [{ field: "input", message: "must be a list of texts (or set is_preprocessed for tokenized arrays)" }];
@@ -40,7 +40,6 @@ function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): 
 }
 
 /** The graph's input names, when the model's metadata carries them. */
-const inputNamesOf = (model: ModelMeta): readonly string[] | undefined => (model as ModelMeta & { inputNames?: string[] }).inputNames;
 
 /** Features other issues implement are refused clearly rather than ignored. */
 function featureProblems(request: TaskRequest, model: ModelMeta): FieldProblem[] {
