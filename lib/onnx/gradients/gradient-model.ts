@@ -1,0 +1,121 @@
+/**
+ * Gradient models: an ONNX model's own graph extended with its backward pass, run by ONNX
+ * Runtime (which has no autograd in Node). Explanations (SPEC §7) and HotFlip (§8) use them.
+ *
+ * API
+ *   buildGradientModel(modelBytes, { targets? }) → GradientModel
+ *     bytes           the gradient model (.onnx bytes), opened as an ordinary session;
+ *     inputs          its inputs: `inputs_embeds` (batch, seq, hidden) in place of the word
+ *                     embedding lookup, the model's other inputs (`attention_mask`,
+ *                     `token_type_ids`, and `input_ids` only when the graph still reads it, e.g.
+ *                     for position ids), then `grad_<target>` per target: the cotangent, shaped
+ *                     like that output (e.g. a one-hot of the explained label over `logits`);
+ *     outputs         each target's forward value, `grad_inputs_embeds` (Σ cotangent·∂target/∂
+ *                     inputs_embeds, shaped like inputs_embeds), then `attentions.N` (layer N's
+ *                     attention probabilities, batch × heads × seq × seq) and `grad_attentions.N`
+ *                     (their cotangents) for every layer;
+ *     embeddingTable  the word-embedding matrix (rows × hidden) the lookup read; feed
+ *                     `embeddingRows(table, ids)` as inputs_embeds to reproduce the original model.
+ *   Targets default to every float output of the model (QA: start_logits and end_logits, so a
+ *   span target is the cotangent pair). Batch size and sequence length stay dynamic.
+ *   GradientModelCache (./cache.ts) builds once per model file, keyed by its sha256, in memory
+ *   and on disk.
+ *
+ * Errors: UnsupportedOperatorError (an operator on the path has no rule, e.g. a fused contrib op
+ * from an optimised export: export unfused), GradientGraphError (no word-embedding lookup,
+ * opset < 13, ...). Both mean "no gradients for this model"; predictions are unaffected.
+ *
+ * Cost: pure-JS protobuf work plus one small probing ONNX Runtime run; see `timings`.
+ */
+import { decodeModel, encodeModel, valueInfo, type ModelProto } from "../graph-io.ts";
+import { differentiate, tensorFacts } from "./differentiate.ts";
+import { INPUTS_EMBEDS, replaceWordEmbeddings, type EmbeddingTable } from "./embeds-surgery.ts";
+import { GradientGraphError } from "./errors.ts";
+import { probeShapes } from "./shape-probe.ts";
+
+export { embeddingRows, INPUTS_EMBEDS, type EmbeddingTable } from "./embeds-surgery.ts";
+export { UnsupportedOperatorError, GradientGraphError } from "./errors.ts";
+export { cotangentInputName } from "./differentiate.ts";
+
+export const GRAD_INPUTS_EMBEDS = "grad_inputs_embeds";
+export const attentionOutput = (layer: number) => `attentions.${layer}`;
+export const attentionGradOutput = (layer: number) => `grad_attentions.${layer}`;
+
+export interface GradientModelOptions {
+  /** Outputs to differentiate (default: every float output). */
+  targets?: string[];
+}
+
+export interface GradientModel {
+  bytes: Uint8Array;
+  inputs: string[];
+  outputs: string[];
+  targets: string[];
+  embeddingTable: EmbeddingTable;
+  /** Whether `input_ids` is still an input (fed alongside inputs_embeds). */
+  keepsInputIds: boolean;
+  /** Number of attention layers (attentions.0 .. attentions.{n-1}). */
+  attentionLayers: number;
+  /** Milliseconds spent in each build step. */
+  timings: { decode: number; surgery: number; probe: number; differentiate: number; encode: number };
+}
+
+const FLOAT_OUTPUT_TYPES = new Set([1, 11]);
+
+export async function buildGradientModel(modelBytes: Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
+  const clock = stopwatch();
+  const model = decodeModel(modelBytes);
+  const decode = clock();
+  const outputInfos = new Map(model.graph.output.map((o) => [o.name, o]));
+  const targets = options.targets ?? model.graph.output.filter((o) => FLOAT_OUTPUT_TYPES.has(o.type?.tensorType?.elemType ?? 0)).map((o) => o.name);
+  for (const t of targets) if (!outputInfos.has(t)) throw new GradientGraphError(`the model has no output ${t}`);
+  if (targets.length === 0) throw new GradientGraphError("the model has no float output to differentiate");
+
+  const surgery = replaceWordEmbeddings(model);
+  const surgeryMs = clock();
+  const probe = await probeShapes(model, Math.min(surgery.table.rows - 1, 7));
+  const probeMs = clock();
+
+  const facts = tensorFacts(model, probe.tensors);
+  const result = differentiate(model, facts, { wrt: INPUTS_EMBEDS, targets, watch: surgery.attentions });
+  const gradIds = exposeOutputs(model, targets, result.gradWrt, surgery.attentions, result.gradWatched, surgery.elemType);
+  const differentiateMs = clock();
+  const bytes = encodeModel(model);
+  return {
+    bytes,
+    inputs: model.graph.input.map((i) => i.name),
+    outputs: gradIds,
+    targets,
+    embeddingTable: surgery.table,
+    keepsInputIds: surgery.keepsInputIds,
+    attentionLayers: surgery.attentions.length,
+    timings: { decode, surgery: surgeryMs, probe: probeMs, differentiate: differentiateMs, encode: clock() },
+  };
+}
+
+/** Sets the graph's outputs: targets, grad_inputs_embeds, attentions.N, grad_attentions.N. Returns their names. */
+function exposeOutputs(model: ModelProto, targets: string[], gradWrt: string, attentions: string[], gradAttentions: string[], elemType: number): string[] {
+  const graph = model.graph;
+  const kept = targets.map((t) => graph.output.find((o) => o.name === t)!);
+  const embeds = graph.input.find((i) => i.name === INPUTS_EMBEDS)!;
+  const dims = embeds.type!.tensorType!.shape!.dim!;
+  const [batch, sequence] = [dims[0].dimParam ?? "batch_size", dims[1].dimParam ?? "sequence_length"];
+  const added = [
+    { name: GRAD_INPUTS_EMBEDS, source: gradWrt, dims: dims.map((d) => d.dimValue ?? d.dimParam ?? "?") },
+    ...attentions.map((source, l) => ({ name: attentionOutput(l), source, dims: [batch, "heads", sequence, sequence] })),
+    ...gradAttentions.map((source, l) => ({ name: attentionGradOutput(l), source, dims: [batch, "heads", sequence, sequence] })),
+  ];
+  for (const a of added) graph.node.push({ opType: "Identity", input: [a.source], output: [a.name], name: `/gradients/${a.name}` });
+  graph.output = [...kept, ...added.map((a) => valueInfo(a.name, elemType, a.dims))];
+  return graph.output.map((o) => o.name);
+}
+
+function stopwatch(): () => number {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const ms = now - last;
+    last = now;
+    return Math.round(ms * 10) / 10;
+  };
+}
