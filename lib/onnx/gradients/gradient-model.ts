@@ -28,7 +28,7 @@
  * Cost: pure-JS protobuf work plus one small probing ONNX Runtime run; see `timings`.
  */
 import { decodeModel, encodeModel, valueInfo, type ModelProto } from "../graph-io.ts";
-import { differentiate, tensorFacts } from "./differentiate.ts";
+import { differentiate, tensorFacts, type DifferentiateRequest, type Differentiated } from "./differentiate.ts";
 import { INPUTS_EMBEDS, replaceWordEmbeddings, type EmbeddingTable } from "./embeds-surgery.ts";
 import { GradientGraphError } from "./errors.ts";
 import { probeShapes } from "./shape-probe.ts";
@@ -73,11 +73,7 @@ export async function buildGradientModel(modelBytes: Uint8Array, options: Gradie
 
   const surgery = replaceWordEmbeddings(model);
   const surgeryMs = clock();
-  const probe = await probeShapes(model, Math.min(surgery.table.rows - 1, 7));
-  const probeMs = clock();
-
-  const facts = tensorFacts(model, probe.tensors);
-  const result = differentiate(model, facts, { wrt: INPUTS_EMBEDS, targets, watch: surgery.attentions });
+  const { result, probeMs } = await appendBackwardPass(model, { wrt: INPUTS_EMBEDS, targets, watch: surgery.attentions }, Math.min(surgery.table.rows - 1, 7));
   const gradIds = exposeOutputs(model, targets, result.gradWrt, surgery.attentions, result.gradWatched, surgery.elemType);
   const differentiateMs = clock();
   const bytes = encodeModel(model);
@@ -89,8 +85,19 @@ export async function buildGradientModel(modelBytes: Uint8Array, options: Gradie
     embeddingTable: surgery.table,
     keepsInputIds: surgery.keepsInputIds,
     attentionLayers: surgery.attentions.length,
-    timings: { decode, surgery: surgeryMs, probe: probeMs, differentiate: differentiateMs, encode: clock() },
+    timings: { decode, surgery: surgeryMs, probe: probeMs, differentiate: Math.round((differentiateMs - probeMs) * 10) / 10, encode: clock() },
   };
+}
+
+/**
+ * Probes the graph's shapes and appends its backward pass (mutates `model`; outputs untouched).
+ * The building block of buildGradientModel, usable on any graph with a float input `wrt`.
+ */
+export async function appendBackwardPass(model: ModelProto, request: DifferentiateRequest, tokenId = 0): Promise<{ result: Differentiated; probeMs: number }> {
+  const started = performance.now();
+  const probe = await probeShapes(model, tokenId);
+  const probeMs = Math.round((performance.now() - started) * 10) / 10;
+  return { result: differentiate(model, tensorFacts(model, probe.tensors), request), probeMs };
 }
 
 /** Sets the graph's outputs: targets, grad_inputs_embeds, attentions.N, grad_attentions.N. Returns their names. */

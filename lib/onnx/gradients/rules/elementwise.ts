@@ -89,7 +89,7 @@ const cast: VjpRule = (ctx) => {
   const x = ctx.node.input[0];
   const type = ctx.facts.elemType(x);
   if (type !== DataType.FLOAT && type !== DataType.DOUBLE && type !== DataType.FLOAT16) ctx.unsupported("casts a non-float tensor that depends on the input");
-  return [type === ctx.em.floatType ? grad0(ctx) : ctx.em.cast(grad0(ctx), type)];
+  return [type === ctx.facts.elemType(ctx.node.output[0]) ? grad0(ctx) : ctx.em.cast(grad0(ctx), type)];
 };
 
 const sum: VjpRule = add;

@@ -1,0 +1,81 @@
+/**
+ * Builds each model's gradient model once: in memory per process, and on disk (when a cache
+ * directory is given) keyed by the sha256 of the model file, so restarts and other replicas on
+ * the same host skip the build. The embedding table is stored beside it, so a disk hit never
+ * decodes the original model.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { buildGradientModel, type GradientModel, type GradientModelOptions } from "./gradient-model.ts";
+
+/** Bump when the builder's output changes, so stale disk entries are rebuilt. */
+const FORMAT = "v1";
+
+type Metadata = Omit<GradientModel, "bytes" | "embeddingTable"> & { table: { name: string; rows: number; hidden: number; double: boolean } };
+
+export class GradientModelCache {
+  private readonly memory = new Map<string, Promise<GradientModel>>();
+
+  constructor(private readonly dir?: string) {}
+
+  /** The gradient model of the model file at `path`. */
+  async forFile(path: string, options: GradientModelOptions = {}): Promise<GradientModel> {
+    return this.forBytes(await readFile(path), options);
+  }
+
+  async forBytes(modelBytes: Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
+    const key = cacheKey(modelBytes, options);
+    let entry = this.memory.get(key);
+    if (!entry) {
+      entry = this.loadOrBuild(key, modelBytes, options);
+      this.memory.set(key, entry);
+      entry.catch(() => this.memory.delete(key)); // a failed build is retried next time
+    }
+    return entry;
+  }
+
+  private async loadOrBuild(key: string, modelBytes: Uint8Array, options: GradientModelOptions): Promise<GradientModel> {
+    if (this.dir) {
+      const cached = await readEntry(this.dir, key).catch(() => undefined);
+      if (cached) return cached;
+    }
+    const built = await buildGradientModel(modelBytes, options);
+    if (this.dir) await writeEntry(this.dir, key, built);
+    return built;
+  }
+}
+
+export function cacheKey(modelBytes: Uint8Array, options: GradientModelOptions): string {
+  const model = createHash("sha256").update(modelBytes).digest("hex");
+  const targets = options.targets ? createHash("sha256").update(JSON.stringify(options.targets)).digest("hex").slice(0, 12) : "all";
+  return `${model}.${targets}.${FORMAT}`;
+}
+
+const files = (dir: string, key: string) => ({ model: join(dir, `${key}.onnx`), table: join(dir, `${key}.embeddings.bin`), meta: join(dir, `${key}.json`) });
+
+async function readEntry(dir: string, key: string): Promise<GradientModel> {
+  const f = files(dir, key);
+  const meta = JSON.parse(await readFile(f.meta, "utf8")) as Metadata;
+  const [bytes, raw] = await Promise.all([readFile(f.model), readFile(f.table)]);
+  const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+  const data = meta.table.double ? new Float64Array(buffer) : new Float32Array(buffer);
+  if (data.length !== meta.table.rows * meta.table.hidden) throw new Error(`cache entry ${key}: embedding table has the wrong size`);
+  const { table, ...rest } = meta;
+  return { ...rest, bytes: new Uint8Array(bytes), embeddingTable: { name: table.name, rows: table.rows, hidden: table.hidden, data } };
+}
+
+/** Writes the entry's files under temporary names and renames them, metadata last: a reader sees all or nothing. */
+async function writeEntry(dir: string, key: string, model: GradientModel): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const f = files(dir, key);
+  const { bytes, embeddingTable: t, ...rest } = model;
+  const meta: Metadata = { ...rest, table: { name: t.name, rows: t.rows, hidden: t.hidden, double: t.data instanceof Float64Array } };
+  const temp = `.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(f.model + temp, bytes);
+  await writeFile(f.table + temp, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  await rename(f.model + temp, f.model);
+  await rename(f.table + temp, f.table);
+  await writeFile(f.meta + temp, JSON.stringify(meta));
+  await rename(f.meta + temp, f.meta);
+}
