@@ -26,6 +26,8 @@ interface Case {
   /** Inputs drawn from [0.5, 1.5] instead of N(0, 1) (Sqrt, Log, Div denominators, Pow bases). */
   positive?: string[];
   float32?: boolean;
+  /** Default 17. */
+  opset?: number;
 }
 
 const SIZES: [number, number][] = [[2, 3], [1, 4]];
@@ -43,7 +45,7 @@ function caseModel(c: Case): ModelProto {
   const dimName = (d: Dim) => (d === "B" ? "batch" : d === "S" ? "sequence" : d);
   return {
     irVersion: 8,
-    opsetImport: [{ version: 17 }],
+    opsetImport: [{ version: c.opset ?? 17 }],
     graph: {
       name: c.name,
       node: c.nodes,
@@ -189,6 +191,16 @@ const CASES: Case[] = [
       n("MatMul", ["p", "qh"], ["y"]),
     ],
     outputs: ["y"],
+  },
+  {
+    name: "opset 11: Softmax over the flattened trailing axes, axes as attributes (ReduceSum, Unsqueeze, Squeeze), Gather, Slice",
+    opset: 11, inputs: { x: ["B", "S", 3] }, initializers: [int64Tensor("zero", [], [0]), ints("s", [1]), ints("e", [3]), ints("a", [2])],
+    nodes: [
+      n("Softmax", ["x"], ["p"], [intAttr("axis", 1)]), n("ReduceSum", ["x"], ["r"], [intsAttr("axes", [1]), intAttr("keepdims", 0)]),
+      n("Unsqueeze", ["r"], ["u"], [intsAttr("axes", [1])]), n("Mul", ["u", "p"], ["m"]), n("Exp", ["u"], ["eu"]), n("Squeeze", ["eu"], ["q"], [intsAttr("axes", [1])]),
+      n("Gather", ["x", "zero"], ["g"], [intAttr("axis", 1)]), n("Slice", ["x", "s", "e", "a"], ["sl"]), n("Tanh", ["sl"], ["t"]),
+    ],
+    outputs: ["m", "q", "g", "t"],
   },
   { name: "Erf and Cast (float32)", float32: true, inputs: { x: ["B", "S", 3] }, nodes: [n("Erf", ["x"], ["e"]), n("Cast", ["e"], ["d"], [intAttr("to", DataType.DOUBLE)]), n("Cast", ["d"], ["y"], [intAttr("to", DataType.FLOAT)])], outputs: ["y"] },
 ];

@@ -6,8 +6,8 @@
  */
 import { DataType, int64Tensor, intAttr, intsAttr, makeNode, tensorAttr, type AttributeProto, type GraphProto, type TensorProto } from "../graph-io.ts";
 
-/** The oldest opset the emitted nodes are written for (ReduceSum/Squeeze/Unsqueeze axes as inputs). */
-export const MIN_OPSET = 13;
+/** The oldest opset the emitted nodes are written for (Range, Slice with input starts/ends). */
+export const MIN_OPSET = 11;
 
 export class Emitter {
   private counter = 0;
@@ -85,8 +85,10 @@ export class Emitter {
     return this.op("Slice", [this.shape(x), this.ints([axis]), this.ints([axis + 1]), this.ints([0])]);
   }
 
+  // Axes became an input of ReduceSum, Squeeze and Unsqueeze in opset 13, of ReduceMean in 18.
   reduceSum(x: string, axes: readonly number[], keepdims: boolean): string {
-    return this.op("ReduceSum", [x, this.ints(axes)], [intAttr("keepdims", keepdims ? 1 : 0)]);
+    const keep = intAttr("keepdims", keepdims ? 1 : 0);
+    return this.opset >= 13 ? this.op("ReduceSum", [x, this.ints(axes)], [keep]) : this.op("ReduceSum", [x], [intsAttr("axes", axes), keep]);
   }
 
   reduceMean(x: string, axes: readonly number[], keepdims: boolean): string {
@@ -95,7 +97,11 @@ export class Emitter {
   }
 
   unsqueeze(x: string, axes: readonly number[]): string {
-    return this.op("Unsqueeze", [x, this.ints(axes)]);
+    return this.opset >= 13 ? this.op("Unsqueeze", [x, this.ints(axes)]) : this.op("Unsqueeze", [x], [intsAttr("axes", axes)]);
+  }
+
+  squeeze(x: string, axes: readonly number[]): string {
+    return this.opset >= 13 ? this.op("Squeeze", [x, this.ints(axes)]) : this.op("Squeeze", [x], [intsAttr("axes", axes)]);
   }
 
   reshapeLike(x: string, like: string): string {

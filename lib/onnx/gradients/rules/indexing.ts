@@ -17,7 +17,7 @@ export function gatherDataGrad(em: Emitter, g: string, data: string, indices: st
   const n = em.dim(data, axis);
   const flat = em.op("Reshape", [indices, em.ints([-1, 1])]);
   const wrapped = em.op("Where", [em.op("Less", [flat, em.ints([0])]), em.op("Add", [flat, n]), flat]);
-  const positions = em.op("Range", [em.intScalar(0), em.op("Squeeze", [n, em.ints([0])]), em.intScalar(1)]);
+  const positions = em.op("Range", [em.intScalar(0), em.squeeze(n, [0]), em.intScalar(1)]);
   const oneHot = em.cast(em.op("Equal", [wrapped, positions]), em.floatType);
   const count = em.unsqueeze(em.op("Size", [indices]), [0]);
   const rows = em.op("Reshape", [em.op("Flatten", [g], [intAttr("axis", axis)]), em.op("Concat", [em.ints([0]), count, em.ints([-1])], [intAttr("axis", 0)])]);
@@ -50,7 +50,7 @@ const slice: VjpRule = (ctx) => {
   let current = x;
   axes.forEach((rawAxis, i) => {
     const axis = normAxis(rawAxis, rank);
-    const all = em.op("Range", [em.intScalar(0), em.op("Squeeze", [em.dim(current, axis), em.ints([0])]), em.intScalar(1)]);
+    const all = em.op("Range", [em.intScalar(0), em.squeeze(em.dim(current, axis), [0]), em.intScalar(1)]);
     const step = stepsInput ? element(stepsInput, i) : em.ints([1]);
     const positions = em.op("Slice", [all, element(starts, i), element(ends, i), em.ints([0]), step]);
     chain.push({ input: current, positions, axis });
