@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import ort from "onnxruntime-node";
 import {
-  DataType, decodeModel, encodeModel, floatAttr, int64Tensor, intAttr, intsAttr, makeNode, valueInfo,
+  DataType, decodeModel, encodeModel, floatAttr, int64Tensor, intAttr, intsAttr, makeNode, stringAttr, valueInfo,
   type ModelProto, type NodeProto, type TensorProto,
 } from "../../lib/onnx/graph-io.ts";
 import { appendBackwardPass } from "../../lib/onnx/gradients/gradient-model.ts";
@@ -201,6 +201,10 @@ const CASES: Case[] = [
       n("Gather", ["x", "zero"], ["g"], [intAttr("axis", 1)]), n("Slice", ["x", "s", "e", "a"], ["sl"]), n("Tanh", ["sl"], ["t"]),
     ],
     outputs: ["m", "q", "g", "t"],
+  },
+  {
+    name: "Gelu, exact and tanh-approximated (opset 20, float32)", float32: true, opset: 20, inputs: { x: ["B", "S", 3] },
+    nodes: [n("Gelu", ["x"], ["a"]), n("Gelu", ["x"], ["b"], [stringAttr("approximate", "tanh")]), n("Mul", ["a", "b"], ["y"])], outputs: ["y"],
   },
   { name: "Erf and Cast (float32)", float32: true, inputs: { x: ["B", "S", 3] }, nodes: [n("Erf", ["x"], ["e"]), n("Cast", ["e"], ["d"], [intAttr("to", DataType.DOUBLE)]), n("Cast", ["d"], ["y"], [intAttr("to", DataType.FLOAT)])], outputs: ["y"] },
 ];

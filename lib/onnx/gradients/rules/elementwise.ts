@@ -70,6 +70,28 @@ const tanh = unary(({ em }, _x, y) => em.op("Sub", [em.scalar(1), em.op("Mul", [
 const sigmoid = unary(({ em }, _x, y) => em.op("Mul", [y, em.op("Sub", [em.scalar(1), y])]));
 const relu = unary(({ em }, x) => em.cast(em.op("Greater", [x, em.scalar(0)]), em.floatType));
 
+/**
+ * Gelu (opset 20). Exact: Φ(x) + x·φ(x) with Φ(x) = ½(1 + erf(x/√2)), φ the normal density.
+ * approximate="tanh": t = tanh(√(2/π)(x + 0.044715x³)), ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
+ */
+const gelu = unary((ctx, x) => {
+  const { em } = ctx;
+  const approximate = ctx.attr("approximate")?.s;
+  const sq = em.op("Mul", [x, x]);
+  if (approximate && new TextDecoder().decode(approximate) === "tanh") {
+    const k = Math.sqrt(2 / Math.PI);
+    const inner = em.op("Mul", [em.scalar(k), em.op("Add", [x, em.op("Mul", [em.scalar(0.044715), em.op("Mul", [sq, x])])])]);
+    const t = em.op("Tanh", [inner]);
+    const half = em.op("Mul", [em.scalar(0.5), em.op("Add", [em.scalar(1), t])]);
+    const slope = em.op("Mul", [em.scalar(k), em.op("Add", [em.scalar(1), em.op("Mul", [em.scalar(3 * 0.044715), sq])])]);
+    const rest = em.op("Mul", [em.op("Mul", [em.scalar(0.5), x]), em.op("Mul", [em.op("Sub", [em.scalar(1), em.op("Mul", [t, t])]), slope])]);
+    return em.op("Add", [half, rest]);
+  }
+  const cdf = em.op("Mul", [em.scalar(0.5), em.op("Add", [em.scalar(1), em.op("Erf", [em.op("Mul", [x, em.scalar(Math.SQRT1_2)])])])]);
+  const pdf = em.op("Mul", [em.scalar(1 / Math.sqrt(2 * Math.PI)), em.op("Exp", [em.op("Mul", [sq, em.scalar(-0.5)])])]);
+  return em.op("Add", [cdf, em.op("Mul", [x, pdf])]);
+});
+
 /** Where(c, a, b): a gets g where c holds, b elsewhere. */
 const where: VjpRule = (ctx) => {
   const { em } = ctx;
@@ -96,5 +118,5 @@ const sum: VjpRule = add;
 
 export const ELEMENTWISE_RULES: Record<string, VjpRule> = {
   Add: add, Sub: sub, Mul: mul, Div: div, Pow: pow, Neg: neg, Sqrt: sqrt, Reciprocal: reciprocal, Exp: exp, Log: log,
-  Erf: erf, Tanh: tanh, Sigmoid: sigmoid, Relu: relu, Where: where, Cast: cast, Identity: identity, Dropout: identity, Sum: sum,
+  Erf: erf, Gelu: gelu, Tanh: tanh, Sigmoid: sigmoid, Relu: relu, Where: where, Cast: cast, Identity: identity, Dropout: identity, Sum: sum,
 };
