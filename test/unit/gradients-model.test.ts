@@ -219,6 +219,12 @@ test("the cache builds once per model and reloads the built model and embedding 
     assert.deepEqual(Buffer.from(reloaded.bytes), Buffer.from(built.bytes));
     assert.deepEqual(Array.from(reloaded.embeddingTable.data), Array.from(built.embeddingTable.data));
     assert.deepEqual({ ...reloaded, bytes: 0, embeddingTable: 0 }, { ...built, bytes: 0, embeddingTable: 0 });
+    const lastOnly = await first.forFile(path, { attentions: "last" });
+    assert.deepEqual(lastOnly.outputs, ["logits", GRAD_INPUTS_EMBEDS, "attentions.1", "grad_attentions.1"], "other options are another entry");
+    const cotangents = { logits: oneHot([2, 3], [1, 2]) };
+    const all = await (await ort.InferenceSession.create(built.bytes)).run(gradientFeeds(built, BATCH, cotangents));
+    const last = await (await ort.InferenceSession.create(lastOnly.bytes)).run(gradientFeeds(lastOnly, BATCH, cotangents));
+    for (const name of lastOnly.outputs) assertClose(last[name].data as Float32Array, { shape: [], data: Array.from(all[name].data as Float32Array) }, `last-layer variant ${name}`, 1e-6);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

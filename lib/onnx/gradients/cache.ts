@@ -48,8 +48,8 @@ export class GradientModelCache {
 
 export function cacheKey(modelBytes: Uint8Array, options: GradientModelOptions): string {
   const model = createHash("sha256").update(modelBytes).digest("hex");
-  const targets = options.targets ? createHash("sha256").update(JSON.stringify(options.targets)).digest("hex").slice(0, 12) : "all";
-  return `${model}.${targets}.${FORMAT}`;
+  const chosen = JSON.stringify({ targets: options.targets ?? null, attentions: options.attentions ?? "all" });
+  return `${model}.${createHash("sha256").update(chosen).digest("hex").slice(0, 12)}.${FORMAT}`;
 }
 
 const files = (dir: string, key: string) => ({ model: join(dir, `${key}.onnx`), table: join(dir, `${key}.embeddings.bin`), meta: join(dir, `${key}.json`) });
