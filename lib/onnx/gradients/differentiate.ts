@@ -126,7 +126,6 @@ export function differentiate(model: ModelProto, facts: TensorFacts, request: Di
         throw new UnsupportedOperatorError(node.opType, node.name, detail);
       },
     };
-    if (ctx.gradOutputs[0] === undefined && node.output.length === 1) continue;
     const grads = rule(ctx);
     node.input.forEach((input, i) => {
       if (ctx.wantsInput[i] && grads[i]) contribute(input, grads[i]!);
