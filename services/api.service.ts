@@ -16,6 +16,7 @@ import { callEachReplica } from "../lib/gateway/replicas.ts";
 import { storeCall } from "../lib/store/store-call.ts";
 import { toErrorBody, notFound, unavailable, invalid } from "../lib/errors.ts";
 import { TaskWaiters, parseWait } from "../lib/gateway/task-waiters.ts";
+import { GatewayMetrics } from "../lib/gateway/metrics.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
 import { parseModelUpdate, ModelUpdate } from "../lib/config/model-settings.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
@@ -40,6 +41,7 @@ type HttpContext = Context<HttpParams, { $statusCode?: number; $responseType?: s
 interface GatewayThis {
   directory: ModelDirectory;
   waiters: TaskWaiters;
+  metrics: GatewayMetrics;
   broker: { registry: ConstructorParameters<typeof ModelDirectory>[0] & Parameters<typeof callEachReplica>[1] };
   requireModel(ctx: HttpContext): Promise<DeployedModel>;
 }
@@ -52,6 +54,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta);
       const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue });
+      this.metrics.tasks.noteSubmitted(model.meta.id);
       return { message: QUEUED_MESSAGE[task], task_id };
     },
   });
@@ -83,10 +86,15 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
       const self = this as unknown as GatewayThis;
       self.directory = new ModelDirectory(self.broker.registry);
       self.waiters = new TaskWaiters();
+      self.metrics = new GatewayMetrics();
+    },
+    stopped() {
+      (this as unknown as GatewayThis).metrics.stop();
     },
     events: {
-      "task.finished"(this: GatewayThis, ctx: Context<{ task_id: string }>) {
+      "task.finished"(this: GatewayThis, ctx: Context<{ task_id: string; model?: string; state?: string }>) {
         this.waiters.notify(ctx.params.task_id);
+        this.metrics.tasks.noteFinished(ctx.params.model, ctx.params.state);
       },
       "model.updated"(this: GatewayThis, ctx: Context<{ model: string; update: ModelUpdate }>) {
         this.directory.noteUpdate(ctx.params.model, ctx.params.update);
@@ -125,6 +133,10 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
         }));
       },
       openapi: () => openApiDocument(prefix, version),
+      metrics(this: GatewayThis, ctx: HttpContext) {
+        ctx.meta.$responseType = "text/plain; version=0.0.4; charset=utf-8";
+        return this.metrics.render();
+      },
       docs(ctx: HttpContext) {
         ctx.meta.$responseType = "text/html; charset=utf-8";
         return docsPage(prefix);

@@ -30,6 +30,7 @@ export const ROUTES: readonly RouteSpec[] = Object.freeze([
   { method: "GET", path: "models", action: "models", summary: "Deployed models, their tasks and replicas" },
   { method: "GET", path: "openapi.json", action: "openapi", summary: "This document" },
   { method: "GET", path: "docs", action: "docs", summary: "A page that renders this document" },
+  { method: "GET", path: "metrics", action: "metrics", summary: "Prometheus metrics: event-loop delay, memory, tasks per model" },
   { method: "GET", path: "task_result/:task_id", action: "taskResult", summary: "State or result of a task" },
   ...modelRoutes("GET", "health/heartbeat", "modelHeartbeat", "Heartbeat of one model: ready replicas"),
   ...modelRoutes("GET", "stats", "stats", "Model statistics"),
