@@ -1,0 +1,115 @@
+/**
+ * Closed-loop load: `concurrency` workers, each sending one request and waiting for its result
+ * before sending the next. The window opens once the warm-up time has passed AND every worker
+ * has had a result (so at high concurrency the queue has reached its steady length); requests
+ * that start and end inside the window are the measured latencies; throughput is completions
+ * inside the window over its length.
+ */
+import type http from "node:http";
+import { requestJson, keepAliveAgent } from "./http.ts";
+import { percentile, round } from "./stats.ts";
+
+/** Sends request number `i` and resolves when its result is in hand (throws on a failed one). */
+export type SendOne = (i: number, agent: http.Agent) => Promise<void>;
+
+export interface LoadPoint {
+  concurrency: number;
+  /** Time until the window opened (the warm-up). */
+  warmup_s: number;
+  requests: number;
+  items_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  first_error?: string;
+}
+
+export interface LoadOptions {
+  concurrency: number;
+  warmupS: number;
+  durationS: number;
+  /** Runs while the load is still on, just before the window closes (e.g. scrape /metrics). */
+  atWindowEnd?: () => Promise<void>;
+}
+
+export async function closedLoop(send: SendOne, itemsPerRequest: number, options: LoadOptions): Promise<LoadPoint> {
+  const agent = keepAliveAgent();
+  const startedAt = performance.now();
+  let windowStart = Infinity;
+  let windowEnd = Infinity;
+  let warmedWorkers = 0;
+  const latencies: number[] = [];
+  let completed = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  let stop = false;
+  const worker = async () => {
+    let warmed = false;
+    while (!stop) {
+      const t0 = performance.now();
+      try {
+        await send(next++, agent);
+      } catch (err) {
+        errors++;
+        firstError ??= (err as Error).message;
+        await new Promise((resolve) => setTimeout(resolve, 10)); // a failing target must not turn this into a spin
+        continue;
+      }
+      const t1 = performance.now();
+      if (!warmed) {
+        warmed = true;
+        warmedWorkers++;
+      }
+      if (t1 > windowStart && t1 <= windowEnd) completed++;
+      if (t0 >= windowStart && t1 <= windowEnd) latencies.push(t1 - t0);
+    }
+  };
+  const workers = Array.from({ length: options.concurrency }, worker);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  await sleep(options.warmupS * 1000);
+  // Every worker has a result, or a minute has passed (a worker that only sees errors never warms).
+  while (warmedWorkers < options.concurrency && performance.now() - startedAt < 60_000) await sleep(20);
+  windowStart = performance.now();
+  windowEnd = windowStart + options.durationS * 1000;
+  await sleep(windowEnd - performance.now() - 300);
+  await options.atWindowEnd?.();
+  await sleep(windowEnd - performance.now());
+  stop = true;
+  await Promise.all(workers);
+  agent.destroy();
+  return {
+    concurrency: options.concurrency,
+    warmup_s: round((windowStart - startedAt) / 1000, 1),
+    requests: latencies.length,
+    items_per_s: round((completed * itemsPerRequest) / options.durationS, 1),
+    p50_ms: round(percentile(latencies, 50)),
+    p99_ms: round(percentile(latencies, 99)),
+    errors,
+    ...(firstError ? { first_error: firstError } : {}),
+  };
+}
+
+/** This server: POST the task, then long-poll `task_result` until it leaves Processing. */
+export function serverSender(base: string, modelId: string, texts: readonly string[], itemsPerRequest: number): SendOne {
+  return async (i, agent) => {
+    const input = Array.from({ length: itemsPerRequest }, (_, k) => texts[(i * itemsPerRequest + k) % texts.length]);
+    const queued = await requestJson(agent, "POST", `${base}/${modelId}/sequence-classification`, { input });
+    if (queued.status !== 200) throw new Error(`POST ${queued.status}: ${JSON.stringify(queued.body).slice(0, 200)}`);
+    for (;;) {
+      const r = await requestJson(agent, "GET", `${base}/task_result/${queued.body.task_id}?wait=30`);
+      if (r.status === 202) continue;
+      if (r.status !== 200) throw new Error(`task_result ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+      return;
+    }
+  };
+}
+
+/** The naive peer: one POST answers with the result. */
+export function peerSender(base: string, model: string, texts: readonly string[], itemsPerRequest: number): SendOne {
+  return async (i, agent) => {
+    const input = Array.from({ length: itemsPerRequest }, (_, k) => texts[(i * itemsPerRequest + k) % texts.length]);
+    const r = await requestJson(agent, "POST", `${base}/${model}/sequence-classification`, { input });
+    if (r.status !== 200) throw new Error(`peer ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
+  };
+}
