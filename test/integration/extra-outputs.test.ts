@@ -12,7 +12,7 @@ import tokenizers from "tokenizers";
 import { startEmbedded, decodeNpy, Embedded } from "../helpers/embedded.ts";
 import { fixtureDir, fixturePath } from "../helpers/fixtures.ts";
 import { decodeModel, encodeModel } from "../../lib/onnx/graph-io.ts";
-import { bertTrace, readWeights, type BertConfig, type BertTrace } from "../helpers/bert-float64.ts";
+import { encoderTrace, readWeights, type EncoderTrace } from "../helpers/encoder-float64.ts";
 
 let s: Embedded;
 let unrecognised: string;
@@ -45,15 +45,15 @@ async function run(path: string, body: unknown) {
   return done.body.result;
 }
 
-async function references(model: string, items: (string | [string, string])[]): Promise<{ trace: BertTrace; length: number }[]> {
+async function references(model: string, items: (string | [string, string])[]): Promise<{ trace: EncoderTrace; length: number }[]> {
   const dir = await fixturePath(model);
   const tok = tokenizers.Tokenizer.fromFile(join(dir, "tokenizer.json"));
-  const cfg = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as BertConfig;
+  const cfg = JSON.parse(await readFile(join(dir, "config.json"), "utf8"));
   const w = readWeights(decodeModel(await readFile(join(dir, "model.onnx"))));
   return Promise.all(
     items.map(async (item) => {
       const e = typeof item === "string" ? await tok.encode(item) : await tok.encode(item[0], item[1]);
-      return { trace: bertTrace(w, cfg, e.getIds(), e.getTypeIds()), length: e.getIds().length };
+      return { trace: encoderTrace(w, "bert", cfg, e.getIds(), e.getTypeIds()), length: e.getIds().length };
     }),
   );
 }

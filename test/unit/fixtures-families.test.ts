@@ -2,8 +2,9 @@
  * The RoBERTa- and DistilBERT-shaped fixtures: deterministic bytes, config and tokenizer files as
  * transformers writes them, a real byte-level BPE tokenizer (checked with the Rust tokenizers
  * library and against GPT-2's published byte alphabet), graph inputs and outputs, numerics equal to
- * an independent float64 forward pass written below from each model's definition in transformers
- * (RoBERTa's positions counted from the input ids, DistilBERT's pre-scaled queries and heads), and
+ * an independent float64 forward pass written from each model's definition in transformers
+ * (test/helpers/encoder-float64.ts: RoBERTa's positions counted from the input ids, DistilBERT's
+ * layers and heads), and
  * the position table honouring `size.maxPositions`. Also pins the BERT fixtures' bytes, which
  * committed golden files depend on.
  */
@@ -16,8 +17,9 @@ import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
 import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureSpec } from "../../tools/fixtures/index.ts";
-import { decodeModel, tensorFloats, valueInfoDims, DataType, type ModelProto } from "../../lib/onnx/graph-io.ts";
+import { decodeModel, valueInfoDims } from "../../lib/onnx/graph-io.ts";
 import { readModelFolder } from "../../lib/model/model-folder.ts";
+import { encoderTrace, readWeights, referenceForward, robertaPositionIds, type Weights } from "../helpers/encoder-float64.ts";
 
 const FILES = ["config.json", "model.onnx", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
 const NEW_SPECS = DEMO_FIXTURES.filter((s) => s.family !== "bert");
@@ -139,136 +141,10 @@ test("RoBERTa tokenizer.json is a byte-level BPE tokenizer the Rust library read
 });
 
 // ---------------------------------------------------------------------------------------------
-// Graphs and an independent float64 forward pass
+// Graphs and an independent float64 forward pass (test/helpers/encoder-float64.ts)
 
-type Weights = Map<string, { dims: number[]; data: Float64Array }>;
-type Mat = number[][];
-
-function readWeights(model: ModelProto): Weights {
-  const w: Weights = new Map();
-  for (const t of model.graph.initializer) {
-    if (t.dataType === DataType.FLOAT && !t.name!.startsWith("const_")) w.set(t.name!, { dims: t.dims.map(Number), data: Float64Array.from(tensorFloats(t)) });
-  }
-  return w;
-}
-const weight = (w: Weights, name: string) => w.get(name) ?? assert.fail(`missing weight ${name}`);
-const rowOf = (w: Weights, name: string, i: number) => {
-  const t = weight(w, name);
-  return Array.from(t.data.subarray(i * t.dims[1], (i + 1) * t.dims[1]));
-};
-
-/** y = x W + b per row, W stored [in, out]. */
-function linear(w: Weights, name: string, x: Mat): Mat {
-  const W = weight(w, `${name}.weight`), b = weight(w, `${name}.bias`);
-  const [k, n] = W.dims;
-  return x.map((row) => {
-    const out = Array.from(b.data);
-    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) out[j] += row[i] * W.data[i * n + j];
-    return out;
-  });
-}
-function layerNorm(w: Weights, name: string, x: Mat, eps: number): Mat {
-  const g = weight(w, `${name}.weight`).data, b = weight(w, `${name}.bias`).data;
-  return x.map((row) => {
-    const mean = row.reduce((a, v) => a + v, 0) / row.length;
-    const variance = row.reduce((a, v) => a + (v - mean) ** 2, 0) / row.length;
-    return row.map((v, i) => ((v - mean) / Math.sqrt(variance + eps)) * g[i] + b[i]);
-  });
-}
-/** erf by its Maclaurin series (|x| < 3) or the erfc continued fraction. */
-function erf(x: number): number {
-  const t = Math.abs(x);
-  let r: number;
-  if (t < 3) {
-    let term = t, sum = t;
-    for (let n = 1; n < 80; n++) (term *= (-t * t) / n), (sum += term / (2 * n + 1));
-    r = (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    let f = 0;
-    for (let n = 80; n >= 1; n--) f = n / 2 / (t + f);
-    r = 1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
-  }
-  return x < 0 ? -r : r;
-}
-const gelu = (m: Mat) => m.map((r) => r.map((v) => v * 0.5 * (1 + erf(v / Math.SQRT2))));
-const add = (a: Mat, b: Mat) => a.map((r, i) => r.map((v, j) => v + b[i][j]));
-
-/** softmax(q kᵀ) v over all tokens of one unpadded sequence, per head. */
-function attention(q: Mat, k: Mat, v: Mat, heads: number): Mat {
-  const H = q[0].length, D = H / heads;
-  const out: Mat = q.map(() => new Array(H).fill(0));
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < q.length; i++) {
-      const s = k.map((kj) => kj.slice(h * D, (h + 1) * D).reduce((a, kv, d) => a + q[i][h * D + d] * kv, 0));
-      const max = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - max));
-      const z = e.reduce((a, b) => a + b, 0);
-      for (let j = 0; j < k.length; j++) for (let d = 0; d < D; d++) out[i][h * D + d] += (e[j] / z) * v[j][h * D + d];
-    }
-  }
-  return out;
-}
-
-/** RobertaModel: positions padding_idx + 1, + 2, ... for an unpadded sequence; BERT layers, eps 1e-5. */
-function robertaHidden(w: Weights, cfg: Record<string, number>, ids: number[]): Mat {
-  const eps = cfg.layer_norm_eps, NH = cfg.num_attention_heads, pad = cfg.pad_token_id;
-  const e = "roberta.embeddings";
-  let x = ids.map((id, t) => {
-    const word = rowOf(w, `${e}.word_embeddings.weight`, id), type = rowOf(w, `${e}.token_type_embeddings.weight`, 0);
-    const pos = rowOf(w, `${e}.position_embeddings.weight`, pad + 1 + t);
-    return word.map((v, i) => v + type[i] + pos[i]);
-  });
-  x = layerNorm(w, `${e}.LayerNorm`, x, eps);
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = `roberta.encoder.layer.${l}.`;
-    const D = x[0].length / NH;
-    const q = linear(w, `${p}attention.self.query`, x).map((r) => r.map((v) => v / Math.sqrt(D)));
-    const ctx = attention(q, linear(w, `${p}attention.self.key`, x), linear(w, `${p}attention.self.value`, x), NH);
-    const a = layerNorm(w, `${p}attention.output.LayerNorm`, add(linear(w, `${p}attention.output.dense`, ctx), x), eps);
-    x = layerNorm(w, `${p}output.LayerNorm`, add(linear(w, `${p}output.dense`, gelu(linear(w, `${p}intermediate.dense`, a))), a), eps);
-  }
-  return x;
-}
-
-/** DistilBertModel: word + position embeddings, q_lin/k_lin/v_lin/out_lin, sa_layer_norm, ffn, output_layer_norm. */
-function distilbertHidden(w: Weights, cfg: Record<string, number>, ids: number[]): Mat {
-  const eps = 1e-12, NH = cfg.n_heads;
-  const e = "distilbert.embeddings";
-  let x = ids.map((id, t) => {
-    const word = rowOf(w, `${e}.word_embeddings.weight`, id), pos = rowOf(w, `${e}.position_embeddings.weight`, t);
-    return word.map((v, i) => v + pos[i]);
-  });
-  x = layerNorm(w, `${e}.LayerNorm`, x, eps);
-  for (let l = 0; l < cfg.n_layers; l++) {
-    const p = `distilbert.transformer.layer.${l}.`;
-    const D = x[0].length / NH;
-    const q = linear(w, `${p}attention.q_lin`, x).map((r) => r.map((v) => v / Math.sqrt(D)));
-    const ctx = attention(q, linear(w, `${p}attention.k_lin`, x), linear(w, `${p}attention.v_lin`, x), NH);
-    const sa = layerNorm(w, `${p}sa_layer_norm`, add(linear(w, `${p}attention.out_lin`, ctx), x), eps);
-    x = layerNorm(w, `${p}output_layer_norm`, add(linear(w, `${p}ffn.lin2`, gelu(linear(w, `${p}ffn.lin1`, sa))), sa), eps);
-  }
-  return x;
-}
-
-/** Each head's outputs for one unpadded item, flattened; token-level ones cover its tokens. */
-function reference(spec: FixtureSpec, w: Weights, cfg: Record<string, number>, ids: number[]): Record<string, number[]> {
-  const hidden = spec.family === "roberta" ? robertaHidden(w, cfg, ids) : distilbertHidden(w, cfg, ids);
-  const first = [hidden[0]];
-  switch (spec.head) {
-    case "base":
-      if (spec.family === "distilbert") return { last_hidden_state: hidden.flat() };
-      return { last_hidden_state: hidden.flat(), pooler_output: linear(w, "roberta.pooler.dense", first)[0].map(Math.tanh) };
-    case "sequence-classification":
-      if (spec.family === "roberta") return { logits: linear(w, "classifier.out_proj", linear(w, "classifier.dense", first).map((r) => r.map(Math.tanh)))[0] };
-      return { logits: linear(w, "classifier", linear(w, "pre_classifier", first).map((r) => r.map((v) => Math.max(0, v))))[0] };
-    case "token-classification":
-      return { logits: linear(w, "classifier", hidden).flat() };
-    case "question-answering": {
-      const qa = linear(w, "qa_outputs", hidden);
-      return { start_logits: qa.map((r) => r[0]), end_logits: qa.map((r) => r[1]) };
-    }
-  }
-}
+/** Each head's outputs for one unpadded item, flattened; token-level ones cover its tokens (test/helpers/encoder-float64.ts). */
+const reference = (spec: FixtureSpec, w: Weights, cfg: object, ids: number[]) => referenceForward(w, spec.family, spec.head, cfg, ids).outputs;
 
 const int64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat(), (v) => BigInt(v)), [rows.length, rows[0].length]);
 
@@ -359,24 +235,10 @@ test("RoBERTa positions come from input_ids: a pad id inside the mask shifts wha
   const w = readWeights(decodeModel(await readFile(join(folder, "model.onnx"))));
   const cfg = await readJson(folder, "config.json");
   const got = itemOutputs(await run([withPad], [withPad.map(() => 1)]), 0, withPad.length).last_hidden_state;
-  // reference: embeddings of withPad with positions [2, 3, 1, 4, 5, ...]
-  const positions = withPad.map((id, t) => (id === 1 ? 1 : 2 + withPad.slice(0, t + 1).filter((x) => x !== 1).length - 1));
-  assert.deepEqual(positions.slice(0, 5), [2, 3, 1, 4, 5]);
-  const H = 32;
-  const wordRow = (id: number) => rowOf(w, "roberta.embeddings.word_embeddings.weight", id);
-  const emb = layerNorm(w, "roberta.embeddings.LayerNorm", withPad.map((id, t) => {
-    const word = wordRow(id), pos = rowOf(w, "roberta.embeddings.position_embeddings.weight", positions[t]), type = rowOf(w, "roberta.embeddings.token_type_embeddings.weight", 0);
-    return word.map((v, i) => v + type[i] + pos[i]);
-  }), cfg.layer_norm_eps);
-  // compare the embedding output by running the reference layers on it
-  let x = emb;
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = `roberta.encoder.layer.${l}.`;
-    const q = linear(w, `${p}attention.self.query`, x).map((r) => r.map((v) => v / Math.sqrt(H / cfg.num_attention_heads)));
-    const ctx = attention(q, linear(w, `${p}attention.self.key`, x), linear(w, `${p}attention.self.value`, x), cfg.num_attention_heads);
-    const att = layerNorm(w, `${p}attention.output.LayerNorm`, add(linear(w, `${p}attention.output.dense`, ctx), x), cfg.layer_norm_eps);
-    x = layerNorm(w, `${p}output.LayerNorm`, add(linear(w, `${p}output.dense`, gelu(linear(w, `${p}intermediate.dense`, att))), att), cfg.layer_norm_eps);
-  }
+  // reference: the float64 RoBERTa on withPad, whose positions count non-pad ids: [2, 3, 1, 4, 5, ...]
+  assert.deepEqual(robertaPositionIds(withPad, 1).slice(0, 5), [2, 3, 1, 4, 5]);
+  const hidden = encoderTrace(w, "roberta", cfg, withPad).hiddenStates;
+  const x = hidden[hidden.length - 1];
   x.flat().forEach((v, i) => assert.ok(Math.abs(got[i] - v) < 1e-4, `[${i}] ${got[i]} vs ${v}`));
 });
 

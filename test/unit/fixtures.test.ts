@@ -1,8 +1,8 @@
 /**
  * The generated fixture models: deterministic bytes, real Hugging Face tokenizer files, ONNX
  * graphs that load and run in ONNX Runtime, and numerics equal to an independent float64 BERT
- * forward pass (written below from the model's definition, reading the weights back from the
- * .onnx file).
+ * forward pass (test/helpers/encoder-float64.ts, written from the model's definition, reading the
+ * weights back from the .onnx file).
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -11,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
-import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES } from "../../tools/fixtures/index.ts";
-import { decodeModel, encodeModel, tensorFloats, tensorInt64s, valueInfoDims, DataType, type ModelProto } from "../../lib/onnx/graph-io.ts";
+import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureHead } from "../../tools/fixtures/index.ts";
+import { decodeModel, encodeModel, tensorInt64s, valueInfoDims, DataType } from "../../lib/onnx/graph-io.ts";
+import { readWeights, referenceForward, type BertConfig, type Weights } from "../helpers/encoder-float64.ts";
 
 const TINY_VOCAB = 799;
 const FILES = ["config.json", "model.onnx", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
@@ -239,117 +240,17 @@ test("every head runs in ONNX Runtime on a padded batch of 2 with the listed out
 });
 
 // ---------------------------------------------------------------------------------------------
-// 4. An independent float64 BERT
+// 4. An independent float64 BERT (test/helpers/encoder-float64.ts)
 
-type Weights = Map<string, { dims: number[]; data: Float64Array }>;
-type Mat = number[][];
+const HEADS: Record<string, FixtureHead> = {
+  "bert-tiny-base": "base",
+  "bert-tiny-sst": "sequence-classification",
+  "bert-tiny-ner": "token-classification",
+  "bert-tiny-qa": "question-answering",
+};
 
-function readWeights(model: ModelProto): Weights {
-  const w: Weights = new Map();
-  for (const t of model.graph.initializer) {
-    if (t.dataType === DataType.FLOAT && !t.name!.startsWith("const_")) w.set(t.name!, { dims: t.dims.map(Number), data: Float64Array.from(tensorFloats(t)) });
-  }
-  return w;
-}
-
-function weight(w: Weights, name: string) {
-  const t = w.get(name);
-  if (!t) throw new Error(`missing weight ${name}`);
-  return t;
-}
-
-/** y = x W + b for each row, with W stored [in, out]. */
-function linear(w: Weights, name: string, x: Mat): Mat {
-  const W = weight(w, `${name}.weight`), b = weight(w, `${name}.bias`);
-  const [k, n] = W.dims;
-  return x.map((row) => {
-    assert.equal(row.length, k);
-    const out = Array.from(b.data);
-    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) out[j] += row[i] * W.data[i * n + j];
-    return out;
-  });
-}
-
-function layerNorm(w: Weights, name: string, x: Mat, eps: number): Mat {
-  const g = weight(w, `${name}.weight`).data, b = weight(w, `${name}.bias`).data;
-  return x.map((row) => {
-    const mean = row.reduce((a, v) => a + v, 0) / row.length;
-    const variance = row.reduce((a, v) => a + (v - mean) ** 2, 0) / row.length;
-    return row.map((v, i) => ((v - mean) / Math.sqrt(variance + eps)) * g[i] + b[i]);
-  });
-}
-
-/** erf to ~1e-14: Maclaurin series near 0, continued fraction for erfc further out. */
-function erf(x: number): number {
-  const t = Math.abs(x);
-  let r: number;
-  if (t < 3) {
-    let term = t, sum = t;
-    for (let n = 1; n < 80; n++) {
-      term *= (-t * t) / n;
-      sum += term / (2 * n + 1);
-    }
-    r = (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    let f = 0;
-    for (let n = 80; n >= 1; n--) f = n / 2 / (t + f);
-    r = 1 - Math.exp(-t * t) / Math.sqrt(Math.PI) / (t + f);
-  }
-  return x < 0 ? -r : r;
-}
-
-interface Cfg { hidden_size: number; num_attention_heads: number; num_hidden_layers: number; layer_norm_eps: number }
-
-/** Last hidden states [tokens][hidden] of one unpadded sequence. */
-function encode(w: Weights, cfg: Cfg, item: Item): Mat {
-  const H = cfg.hidden_size, NH = cfg.num_attention_heads, D = H / NH;
-  const row = (name: string, i: number) => Array.from(weight(w, `embeddings.${name}.weight`).data.subarray(i * H, (i + 1) * H));
-  let x: Mat = item.ids.map((id, pos) => {
-    const a = row("word_embeddings", id), p = row("position_embeddings", pos), s = row("token_type_embeddings", item.types[pos]);
-    return a.map((v, i) => v + p[i] + s[i]);
-  });
-  x = layerNorm(w, "embeddings.LayerNorm", x, cfg.layer_norm_eps);
-  for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const p = `encoder.layer.${l}`;
-    const q = linear(w, `${p}.attention.self.query`, x), k = linear(w, `${p}.attention.self.key`, x), v = linear(w, `${p}.attention.self.value`, x);
-    const context: Mat = x.map(() => new Array(H).fill(0));
-    for (let h = 0; h < NH; h++) {
-      for (let i = 0; i < x.length; i++) {
-        const scores = x.map((_, j) => {
-          let s = 0;
-          for (let d = 0; d < D; d++) s += q[i][h * D + d] * k[j][h * D + d];
-          return s / Math.sqrt(D);
-        });
-        const max = Math.max(...scores);
-        const e = scores.map((s) => Math.exp(s - max));
-        const z = e.reduce((a, b) => a + b, 0);
-        for (let j = 0; j < x.length; j++) for (let d = 0; d < D; d++) context[i][h * D + d] += (e[j] / z) * v[j][h * D + d];
-      }
-    }
-    const attn = linear(w, `${p}.attention.output.dense`, context).map((r, i) => r.map((val, j) => val + x[i][j]));
-    const a = layerNorm(w, `${p}.attention.output.LayerNorm`, attn, cfg.layer_norm_eps);
-    const inner = linear(w, `${p}.intermediate.dense`, a).map((r) => r.map((val) => val * 0.5 * (1 + erf(val / Math.SQRT2))));
-    const out = linear(w, `${p}.output.dense`, inner).map((r, i) => r.map((val, j) => val + a[i][j]));
-    x = layerNorm(w, `${p}.output.LayerNorm`, out, cfg.layer_norm_eps);
-  }
-  return x;
-}
-
-/** The head outputs of one item, flattened per output, for its real tokens only. */
-function reference(name: string, w: Weights, cfg: Cfg, item: Item): Record<string, number[]> {
-  const hidden = encode(w, cfg, item);
-  const pooled = () => linear(w, "pooler.dense", [hidden[0]])[0].map(Math.tanh);
-  switch (name) {
-    case "bert-tiny-base": return { last_hidden_state: hidden.flat(), pooler_output: pooled() };
-    case "bert-tiny-sst": return { logits: linear(w, "classifier", [pooled()])[0] };
-    case "bert-tiny-ner": return { logits: linear(w, "classifier", hidden).flat() };
-    case "bert-tiny-qa": {
-      const qa = linear(w, "qa_outputs", hidden);
-      return { start_logits: qa.map((r) => r[0]), end_logits: qa.map((r) => r[1]) };
-    }
-  }
-  throw new Error(name);
-}
+/** The head outputs of one item, flattened per output, for its real tokens only (test/helpers/encoder-float64.ts). */
+const reference = (name: string, w: Weights, cfg: BertConfig, item: Item) => referenceForward(w, "bert", HEADS[name], cfg, item.ids, item.types).outputs;
 
 /** Outputs with a sequence axis (dim 1). */
 const tokenLevel = (model: string, output: string) => output === "last_hidden_state" || output.endsWith("_logits") || model === "bert-tiny-ner";
@@ -378,7 +279,7 @@ test("ONNX Runtime agrees with a float64 reference BERT to 1e-4 on every head (o
   let worst = 0;
   for (const name of Object.keys(HEAD_OUTPUTS)) {
     const path = join(dirA, name, "model.onnx");
-    const cfg = (await readJson(dirA, name, "config.json")) as Cfg;
+    const cfg = (await readJson(dirA, name, "config.json")) as BertConfig;
     const w = readWeights(decodeModel(await readFile(path)));
     const want = items.map((item) => reference(name, w, cfg, item));
     for (const level of ["all", "disabled"] as const) {
