@@ -69,7 +69,7 @@ export async function measureCeiling(
     const single = await measure(session, encoded, 1, options.secondsPerPoint, 20);
     points.push(single);
     for (const b of options.batchSizes.filter((b) => b !== 1)) {
-      points.push(await measure(session, encoded, b, options.secondsPerPoint, 3));
+      points.push(await measure(session, encoded, b, options.secondsPerPoint, 2));
       log(`  ceiling batch ${b}: ${points[points.length - 1].items_per_s} items/s`);
     }
     const best = points.reduce((a, b) => (b.items_per_s > a.items_per_s ? b : a));

@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<void> {
   const started = new Date();
   const log = (msg: string) => process.stderr.write(`[${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
   const serverSettings = { ...MODEL_DEFAULTS, ...options.serverSettings };
-  log(`commit ${machine.commit}${machine.uncommitted_files ? ` (+${machine.uncommitted_files} uncommitted files)` : ""}; ${machine.cpus} × ${machine.cpu_model}; load average ${machine.loadavg_at_start.join(" ")}`);
+  log(`commit ${machine.commit}${machine.uncommitted_files.length ? ` + uncommitted changes in ${machine.uncommitted_files.join(", ")}` : ""}; ${machine.cpus} × ${machine.cpu_model}; load average ${machine.loadavg_at_start.join(" ")}`);
   log(`server model settings: ${Object.entries(serverSettings).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   const report: BenchReport = {
     started_at: started.toISOString(),

@@ -1,9 +1,12 @@
 /**
  * Closed-loop load: `concurrency` workers, each sending one request and waiting for its result
  * before sending the next. The window opens once the warm-up time has passed AND every worker
- * has had a result (so at high concurrency the queue has reached its steady length); requests
- * that start and end inside the window are the measured latencies; throughput is completions
- * inside the window over its length.
+ * has had a result (so at high concurrency the queue has reached its steady length). Latencies
+ * are those of the requests that end inside the window (each worker's first request excluded,
+ * so every measured request was sent in the steady state; at high concurrency one latency can
+ * be longer than the window); throughput is completions inside the window over its length.
+ * A server that starves some requests would keep the warm-up open forever, so it is capped,
+ * and so is the final drain (requests still running then are abandoned, not counted).
  */
 import type http from "node:http";
 import { requestJson, keepAliveAgent } from "./http.ts";
@@ -21,8 +24,13 @@ export interface LoadPoint {
   p50_ms: number;
   p99_ms: number;
   errors: number;
+  /** Workers without a single result by the end of the warm-up cap (the target starves requests). */
+  starved_workers: number;
   first_error?: string;
 }
+
+const WARMUP_CAP_MS = 30_000;
+const DRAIN_CAP_MS = 20_000;
 
 export interface LoadOptions {
   concurrency: number;
@@ -51,33 +59,37 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
       try {
         await send(next++, agent);
       } catch (err) {
+        if (stop) break; // aborted by the drain cap
         errors++;
         firstError ??= (err as Error).message;
         await new Promise((resolve) => setTimeout(resolve, 10)); // a failing target must not turn this into a spin
         continue;
       }
       const t1 = performance.now();
+      if (t1 > windowStart && t1 <= windowEnd) {
+        completed++;
+        if (warmed) latencies.push(t1 - t0);
+      }
       if (!warmed) {
         warmed = true;
         warmedWorkers++;
       }
-      if (t1 > windowStart && t1 <= windowEnd) completed++;
-      if (t0 >= windowStart && t1 <= windowEnd) latencies.push(t1 - t0);
     }
   };
   const workers = Array.from({ length: options.concurrency }, worker);
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
   await sleep(options.warmupS * 1000);
-  // Every worker has a result, or a minute has passed (a worker that only sees errors never warms).
-  while (warmedWorkers < options.concurrency && performance.now() - startedAt < 60_000) await sleep(20);
+  // Every worker has a result, or the cap has passed (a starved or always-failing worker never warms).
+  while (warmedWorkers < options.concurrency && performance.now() - startedAt < WARMUP_CAP_MS) await sleep(20);
+  const starved = options.concurrency - warmedWorkers;
   windowStart = performance.now();
   windowEnd = windowStart + options.durationS * 1000;
   await sleep(windowEnd - performance.now() - 300);
   await options.atWindowEnd?.();
   await sleep(windowEnd - performance.now());
   stop = true;
-  await Promise.all(workers);
-  agent.destroy();
+  await Promise.race([Promise.all(workers), sleep(DRAIN_CAP_MS)]);
+  agent.destroy(); // aborts whatever is still running; those workers end with an (uncounted) error
   return {
     concurrency: options.concurrency,
     warmup_s: round((windowStart - startedAt) / 1000, 1),
@@ -86,6 +98,7 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
     errors,
+    starved_workers: starved,
     ...(firstError ? { first_error: firstError } : {}),
   };
 }

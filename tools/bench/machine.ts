@@ -16,8 +16,9 @@ export interface MachineInfo {
   onnxruntime_node: string;
   transformers_js: string;
   commit: string;
-  /** Files changed in the working tree when the run started (other work in progress). */
-  uncommitted_files: number;
+  /** Tracked files changed in the working tree when the run started (others' work in progress
+   * is part of what was measured). */
+  uncommitted_files: string[];
   loadavg_at_start: number[];
 }
 
@@ -49,7 +50,7 @@ export function describeMachine(): MachineInfo {
     onnxruntime_node: packageVersion("onnxruntime-node"),
     transformers_js: packageVersion("@huggingface/transformers"),
     commit: git("rev-parse", "--short", "HEAD") || "unknown",
-    uncommitted_files: git("status", "--porcelain", "--untracked-files=no").split("\n").filter(Boolean).length,
+    uncommitted_files: git("status", "--porcelain", "--untracked-files=no").split("\n").filter(Boolean).map((l) => l.slice(3)),
     loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

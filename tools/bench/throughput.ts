@@ -168,11 +168,11 @@ function sections(results: ModelResult[], options: SuiteContext["options"]): Sec
     m.lengths.flatMap((l) =>
       l.server.map((p) => {
         const peer = l.peer.find((q) => q.concurrency === p.concurrency);
-        return [m.model, l.mean_tokens, p.concurrency, p.items_per_s, round(p.items_per_s / l.ceiling.best.items_per_s), peer ? round(p.items_per_s / peer.items_per_s, 1) : "–", p.p50_ms, p.p99_ms, p.mean_batch_items ?? "–", p.event_loop_p99_ms, p.errors, p.target_cores, p.client_cores, p.other_load_cores];
+        return [m.model, l.mean_tokens, p.concurrency, p.items_per_s, round(p.items_per_s / l.ceiling.best.items_per_s), peer ? round(p.items_per_s / peer.items_per_s, 1) : "–", p.p50_ms, p.p99_ms, p.mean_batch_items ?? "–", p.event_loop_p99_ms, p.errors, p.starved_workers, p.target_cores, p.client_cores, p.other_load_cores];
       }),
     ),
   );
-  const peerRows = results.flatMap((m) => m.lengths.flatMap((l) => l.peer.map((p) => [m.model, l.mean_tokens, p.concurrency, p.items_per_s, p.p50_ms, p.p99_ms, p.errors, p.target_cores, p.client_cores, p.other_load_cores])));
+  const peerRows = results.flatMap((m) => m.lengths.flatMap((l) => l.peer.map((p) => [m.model, l.mean_tokens, p.concurrency, p.items_per_s, p.p50_ms, p.p99_ms, p.errors, p.starved_workers, p.target_cores, p.client_cores, p.other_load_cores])));
   const rssRows = results.flatMap((m) => [["server (embedded)", m.model, m.server_peak_rss_mib], ...(m.peer_peak_rss_mib !== undefined ? [["transformers.js peer", m.model, m.peer_peak_rss_mib]] : [])]);
   return [
     {
@@ -185,15 +185,16 @@ function sections(results: ModelResult[], options: SuiteContext["options"]): Sec
     {
       id: "server",
       title: "(b) This server over HTTP, embedded mode, closed loop",
-      columns: ["model", "tokens", "conc", "items/s", "× ceiling", "× peer", "p50 ms", "p99 ms", "items/batch", "loop p99 ms", "errors", "server cpu", "client cpu", "other cpu"],
+      columns: ["model", "tokens", "conc", "items/s", "× ceiling", "× peer", "p50 ms", "p99 ms", "items/batch", "loop p99 ms", "errors", "starved", "server cpu", "client cpu", "other cpu"],
       rows: serverRows,
       notes: [
-        `latency: POST to result (long-poll task_result?wait=30); ${options.itemsPerRequest} item(s) per request`,
+        `latency: POST to result (long-poll task_result?wait=30) of the requests ending in the window; ${options.itemsPerRequest} item(s) per request`,
+        "starved: clients still without a first result when the 30 s warm-up cap ran out",
         "loop p99: the gateway's event-loop delay p99 over the last 5 s of the point, from /metrics (includes the 10 ms sampling interval)",
         "server / client / other cpu: cores used by the server process, by the benchmark's client process, and by everything else on the machine (other agents) during the point",
       ],
     },
-    { id: "peer", title: "(c) Naive peer: transformers.js pipeline per request", columns: ["model", "tokens", "conc", "items/s", "p50 ms", "p99 ms", "errors", "peer cpu", "client cpu", "other cpu"], rows: peerRows },
+    { id: "peer", title: "(c) Naive peer: transformers.js pipeline per request", columns: ["model", "tokens", "conc", "items/s", "p50 ms", "p99 ms", "errors", "starved", "peer cpu", "client cpu", "other cpu"], rows: peerRows },
     { id: "rss", title: "Peak RSS (VmHWM) per process, MiB", columns: ["process", "model", "MiB"], rows: [...rssRows, ["benchmark client + ceiling", "all", Math.round(process.resourceUsage().maxRSS / 1024)]] },
   ];
 }
