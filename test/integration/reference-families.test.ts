@@ -4,18 +4,15 @@
  * that character offsets from byte-level BPE are JavaScript string indices (entity words and QA
  * answers equal what transformers.js decodes from the same tokens).
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { env, pipeline, AutoTokenizer } from "@huggingface/transformers";
-import { fixtureDir } from "../helpers/fixtures.ts";
-import { ModelRuntime } from "../../lib/model/runtime.ts";
-import { withModelDefaults } from "../../lib/config/model-settings.ts";
+import { pipeline, AutoTokenizer } from "@huggingface/transformers";
+import { useTransformersJs, assertClose, PIPELINE_OPTIONS } from "../helpers/transformersjs.ts";
 import { executeTask } from "../../lib/tasks/execute.ts";
 import { withDefaults } from "../../lib/tasks/request.ts";
 import { TextTokenizer } from "../../lib/tokenization/tokenizer.ts";
 
 const FAMILIES = ["roberta", "distilbert"] as const;
-const PIPELINE_OPTIONS = { subfolder: "", dtype: "fp32", local_files_only: true } as const;
 /** Accents, an emoji, runs of spaces, punctuation, a tab and a newline. */
 const TRICKY = [
   "hello world",
@@ -25,29 +22,7 @@ const TRICKY = [
   "Crème brûlée?\tYes,\nplease — it's 3.50€",
 ];
 
-let dir: string;
-const runtimes: ModelRuntime[] = [];
-
-before(async () => {
-  dir = await fixtureDir();
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = dir + "/";
-});
-after(async () => {
-  for (const r of runtimes) await r.close();
-});
-
-async function load(name: string): Promise<ModelRuntime> {
-  const r = await ModelRuntime.load(withModelDefaults({ id: name, path: `${dir}/${name}`, return_plaintext_arrays: true }), { kind: "cpu", id: 0 });
-  runtimes.push(r);
-  return r;
-}
-
-const assertClose = (ours: number[], theirs: number[], tol: number, what: string) => {
-  assert.equal(ours.length, theirs.length, `${what}: lengths`);
-  ours.forEach((v, i) => assert.ok(Math.abs(v - theirs[i]) <= tol, `${what}[${i}]: ${v} vs ${theirs[i]}`));
-};
+const { load, folder } = useTransformersJs();
 
 /** transformers.js decodes a BPE token with its leading space (" Paris"), WordPiece ones with ## and lowercased. */
 const theirWord = (family: string, word: string) => (family === "roberta" ? word.trim() : word.replace(/^##/, ""));
@@ -173,7 +148,7 @@ for (const family of FAMILIES) {
 }
 
 test("roberta: our tokenizer's ids equal transformers.js's on tricky text, singles and pairs", async () => {
-  const ours = await TextTokenizer.load(`${dir}/roberta-tiny-base/tokenizer.json`);
+  const ours = await TextTokenizer.load(`${folder("roberta-tiny-base")}/tokenizer.json`);
   const theirs = await AutoTokenizer.from_pretrained("roberta-tiny-base", { local_files_only: true });
   const options = { maxLength: 512, truncation: "do_not_truncate", addSpecialTokens: true, stride: 0, returnOverflowing: false } as const;
   const encoded = await ours.encode(TRICKY, options);
@@ -189,7 +164,7 @@ test("roberta: our tokenizer's ids equal transformers.js's on tricky text, singl
 });
 
 test("roberta: every token's offsets are JS string indices of the text it decodes to (leading space trimmed)", async () => {
-  const ours = await TextTokenizer.load(`${dir}/roberta-tiny-base/tokenizer.json`);
+  const ours = await TextTokenizer.load(`${folder("roberta-tiny-base")}/tokenizer.json`);
   const theirs = await AutoTokenizer.from_pretrained("roberta-tiny-base", { local_files_only: true });
   const options = { maxLength: 512, truncation: "do_not_truncate", addSpecialTokens: true, stride: 0, returnOverflowing: false } as const;
   let whole = 0;

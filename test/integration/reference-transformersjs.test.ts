@@ -3,43 +3,19 @@
  * folders. It shares ONNX Runtime with us, so this checks tokenization, padding, post-processing
  * (softmax, pooling), not the runtime's numerics.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { env, pipeline } from "@huggingface/transformers";
-import { fixtureDir } from "../helpers/fixtures.ts";
-import { ModelRuntime } from "../../lib/model/runtime.ts";
-import { withModelDefaults } from "../../lib/config/model-settings.ts";
+import { pipeline } from "@huggingface/transformers";
+import { useTransformersJs, assertClose, PIPELINE_OPTIONS } from "../helpers/transformersjs.ts";
 import { executeTask } from "../../lib/tasks/execute.ts";
 import { withDefaults } from "../../lib/tasks/request.ts";
 
 const TEXTS = ["hello world", "The quick brown fox jumps over the lazy dog!", "naïve café, résumé: 42 items"];
-let dir: string;
-const runtimes: ModelRuntime[] = [];
-
-before(async () => {
-  dir = await fixtureDir();
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = dir + "/";
-});
-after(async () => {
-  for (const r of runtimes) await r.close();
-});
-
-async function load(name: string): Promise<ModelRuntime> {
-  const r = await ModelRuntime.load(withModelDefaults({ id: name, path: `${dir}/${name}`, return_plaintext_arrays: true }), { kind: "cpu", id: 0 });
-  runtimes.push(r);
-  return r;
-}
-
-const assertClose = (ours: number[], theirs: number[], tol: number, what: string) => {
-  assert.equal(ours.length, theirs.length, `${what}: lengths`);
-  ours.forEach((v, i) => assert.ok(Math.abs(v - theirs[i]) <= tol, `${what}[${i}]: ${v} vs ${theirs[i]}`));
-};
+const { load } = useTransformersJs();
 
 test("text-classification scores equal transformers.js to 1e-5", async () => {
   const ours = await load("bert-tiny-sst");
-  const clf = await pipeline("text-classification", "bert-tiny-sst", { subfolder: "", dtype: "fp32", local_files_only: true });
+  const clf = await pipeline("text-classification", "bert-tiny-sst", PIPELINE_OPTIONS);
   const { result } = await executeTask("sequence-classification", withDefaults({ input: TEXTS }), ours, { plaintext: true });
   const logits = (result.model_outputs as { logits: number[][] }).logits;
   const labels = Object.values(ours.capabilities.id2label);
@@ -53,7 +29,7 @@ test("text-classification scores equal transformers.js to 1e-5", async () => {
 
 test("feature-extraction mean and cls pooling equal transformers.js to 1e-5", async () => {
   const ours = await load("bert-tiny-base");
-  const extractor = await pipeline("feature-extraction", "bert-tiny-base", { subfolder: "", dtype: "fp32", local_files_only: true });
+  const extractor = await pipeline("feature-extraction", "bert-tiny-base", PIPELINE_OPTIONS);
   for (const [mode, pooling] of [["mean", "mean"], ["cls", "cls"]] as const) {
     const { result } = await executeTask("embedding", withDefaults({ input: TEXTS, task_kwargs: { embedding_mode: mode } }), ours, { plaintext: true });
     const emb = (result.model_outputs as { embeddings: number[][] }).embeddings;
@@ -67,7 +43,7 @@ const NER_TEXTS = ["John lives in Paris with Mary", "The quick brown fox jumps o
 
 test("token-classification none equals transformers.js (entity, score, index, word) to 1e-5", async () => {
   const ours = await load("bert-tiny-ner");
-  const ner = await pipeline("token-classification", "bert-tiny-ner", { subfolder: "", dtype: "fp32", local_files_only: true });
+  const ner = await pipeline("token-classification", "bert-tiny-ner", PIPELINE_OPTIONS);
   const { result } = await executeTask("token-classification", withDefaults({ input: NER_TEXTS }), ours, { plaintext: true });
   const entities = result.entities as { entity: string; score: number; index: number; word: string }[][];
   let compared = 0;
@@ -85,7 +61,7 @@ test("token-classification none equals transformers.js (entity, score, index, wo
 
 test("token-classification simple equals transformers.js where both group the same tokens", async () => {
   const ours = await load("bert-tiny-ner");
-  const ner = await pipeline("token-classification", "bert-tiny-ner", { subfolder: "", dtype: "fp32", local_files_only: true });
+  const ner = await pipeline("token-classification", "bert-tiny-ner", PIPELINE_OPTIONS);
   const { result } = await executeTask("token-classification", withDefaults({ input: NER_TEXTS, task_kwargs: { aggregation: "simple" } }), ours, { plaintext: true });
   const spans = result.entities as { entity_group: string; score: number; word: string; start: number; end: number }[][];
   let agreeing = 0;
@@ -112,7 +88,7 @@ test("token-classification simple equals transformers.js where both group the sa
 
 test("question-answering best answer and score equal transformers.js to 1e-5 (contexts within one window)", async () => {
   const ours = await load("bert-tiny-qa");
-  const qa = await pipeline("question-answering", "bert-tiny-qa", { subfolder: "", dtype: "fp32", local_files_only: true });
+  const qa = await pipeline("question-answering", "bert-tiny-qa", PIPELINE_OPTIONS);
   const pairs: [string, string][] = [
     ["who went to paris?", "John went to Paris with Mary and Peter."],
     ["where is the cat?", "The cat sat on the mat in the house by the river."],
