@@ -5,11 +5,16 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
-import { createRequire } from "node:module";
+import { resolve } from "node:path";
 
 export interface MachineInfo {
   cpus: number;
   cpu_model: string;
+  /** /proc/cpuinfo's "cpu family" (26 = AMD Zen 5), the SIMD level ONNX Runtime can use, and
+   * whether the kernel runs under a hypervisor (then "cores" are vCPUs). */
+  cpu_family: string;
+  simd: string;
+  virtualized: boolean;
   memory_gib: number;
   os: string;
   node: string;
@@ -22,10 +27,10 @@ export interface MachineInfo {
   loadavg_at_start: number[];
 }
 
-const require = createRequire(import.meta.url);
+/** The installed version (read from node_modules: some packages do not export package.json). */
 const packageVersion = (name: string): string => {
   try {
-    return (JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(resolve("node_modules", name, "package.json"), "utf8")) as { version: string }).version;
   } catch {
     return "unknown";
   }
@@ -33,7 +38,7 @@ const packageVersion = (name: string): string => {
 
 const git = (...args: string[]): string => {
   try {
-    return execFileSync("git", args, { encoding: "utf8" }).trim();
+    return execFileSync("git", args, { encoding: "utf8" });
   } catch {
     return "";
   }
@@ -44,12 +49,15 @@ export function describeMachine(): MachineInfo {
   return {
     cpus: os.availableParallelism(),
     cpu_model: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
+    cpu_family: /^cpu family\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
+    simd: ["avx512f", "avx2", "avx", "sse4_2"].find((f) => new RegExp(`\\b${f}\\b`).test(cpuinfo)) ?? "none",
+    virtualized: /\bhypervisor\b/.test(cpuinfo),
     memory_gib: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     onnxruntime_node: packageVersion("onnxruntime-node"),
     transformers_js: packageVersion("@huggingface/transformers"),
-    commit: git("rev-parse", "--short", "HEAD") || "unknown",
+    commit: git("rev-parse", "--short", "HEAD").trim() || "unknown",
     uncommitted_files: git("status", "--porcelain", "--untracked-files=no").split("\n").filter(Boolean).map((l) => l.slice(3)),
     loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
