@@ -9,6 +9,7 @@ import { mkdtemp, readFile, writeFile, copyFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import tokenizers from "tokenizers";
+import { runTask } from "../helpers/http.ts";
 import { startEmbedded, decodeNpy, Embedded } from "../helpers/embedded.ts";
 import { fixtureDir, fixturePath } from "../helpers/fixtures.ts";
 import { decodeModel, encodeModel } from "../../lib/onnx/graph-io.ts";
@@ -37,13 +38,7 @@ after(async () => {
   await rm(unrecognised, { recursive: true, force: true });
 });
 
-async function run(path: string, body: unknown) {
-  const queued = await s.post(path, body);
-  assert.equal(queued.status, 200, JSON.stringify(queued.body));
-  const done = await s.result(queued.body.task_id);
-  assert.equal(done.status, 200, JSON.stringify(done.body));
-  return done.body.result;
-}
+const run = (path: string, body: unknown) => runTask(s, path, body);
 
 async function references(model: string, items: (string | [string, string])[]): Promise<{ trace: EncoderTrace; length: number }[]> {
   const dir = await fixturePath(model);

@@ -1,6 +1,7 @@
 /** The RoBERTa and DistilBERT demo models over HTTP against an embedded server (real ONNX Runtime). */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { runTask } from "../helpers/http.ts";
 import { startEmbedded, Embedded } from "../helpers/embedded.ts";
 import { DEMO_FIXTURES } from "../../tools/fixtures/index.ts";
 
@@ -13,14 +14,7 @@ before(async () => {
 });
 after(() => s.stop());
 
-async function run(path: string, body: unknown) {
-  const queued = await s.post(path, body);
-  assert.equal(queued.status, 200, JSON.stringify(queued.body));
-  const done = await s.result(queued.body.task_id);
-  assert.equal(done.status, 200, JSON.stringify(done.body));
-  assert.equal(done.body.status, "Finished", JSON.stringify(done.body));
-  return done.body.result;
-}
+const run = (path: string, body: unknown) => runTask(s, path, body);
 
 const TRICKY = "naïve café,  John   met Anna... in Paris 😀 (with Mary)!";
 

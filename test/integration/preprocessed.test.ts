@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import tokenizers from "tokenizers";
+import { runTask } from "../helpers/http.ts";
 import { startEmbedded, Embedded } from "../helpers/embedded.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 
@@ -26,13 +27,7 @@ before(async () => {
 });
 after(() => s.stop());
 
-async function run(path: string, body: unknown) {
-  const queued = await s.post(path, body);
-  assert.equal(queued.status, 200, JSON.stringify(queued.body));
-  const done = await s.result(queued.body.task_id);
-  assert.equal(done.status, 200, JSON.stringify(done.body));
-  return done.body.result;
-}
+const run = (path: string, body: unknown) => runTask(s, path, body);
 
 async function expect422(path: string, body: unknown, field: string, pattern: RegExp) {
   const r = await s.post(path, body);
