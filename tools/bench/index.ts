@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<void> {
   };
   for (const suite of SUITES) {
     const result = await suite.run({ options, machine, log });
-    report.sections.push(...result.sections);
+    report.sections.push(...result.sections.filter((s) => s.rows.length > 0));
     report.targets.push(...result.targets);
     report.suites[suite.name] = result.data;
   }

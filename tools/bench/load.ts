@@ -126,3 +126,11 @@ export function peerSender(base: string, model: string, texts: readonly string[]
     if (r.status !== 200) throw new Error(`peer ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
   };
 }
+
+/** The gateway's heartbeat: the round trip of this client and the HTTP layer alone. */
+export function heartbeatSender(base: string): SendOne {
+  return async (_i, agent) => {
+    const r = await requestJson(agent, "GET", `${base}/health/heartbeat`);
+    if (r.status !== 200) throw new Error(`heartbeat ${r.status}`);
+  };
+}

@@ -8,7 +8,7 @@
 import { BENCH_MODELS, benchModelDir, BENCH_DIR, BenchModelKey } from "./fixtures.ts";
 import { benchInputs, BenchInputs } from "./inputs.ts";
 import { measureCeiling, CeilingResult } from "./ceiling.ts";
-import { closedLoop, serverSender, peerSender, LoadPoint, SendOne } from "./load.ts";
+import { closedLoop, serverSender, peerSender, heartbeatSender, LoadPoint, SendOne } from "./load.ts";
 import { startServer, startPeer, Running } from "./processes.ts";
 import { requestJson, keepAliveAgent } from "./http.ts";
 import { cpuSnapshot, otherLoadCores, processCores } from "./machine.ts";
@@ -37,6 +37,8 @@ export interface LengthResult {
 
 export interface ModelResult {
   model: string;
+  /** One `GET /health/heartbeat` round trip at c = 1 (p50, ms): the HTTP floor of this client and gateway. */
+  http_floor_p50_ms: number;
   lengths: LengthResult[];
   server_peak_rss_mib: number;
   peer_peak_rss_mib?: number;
@@ -135,7 +137,10 @@ async function benchModel(ctx: SuiteContext, key: BenchModelKey): Promise<ModelR
   }
   const server = await startServer([{ id: name, path: dir, settings: options.serverSettings }]);
   let serverRss: number;
+  let httpFloor: number;
   try {
+    httpFloor = (await closedLoop(heartbeatSender(gatewayBase(server)), 1, { concurrency: 1, warmupS: 0.2, durationS: 1 })).p50_ms;
+    ctx.log(`${name}: HTTP floor (heartbeat round trip) p50 ${httpFloor} ms`);
     for (const l of lengths) {
       ctx.log(`${name}, ${l.tokens} tokens: server`);
       l.server = await serverPoints(ctx, server, name, await benchInputs(dir, l.tokens));
@@ -157,7 +162,7 @@ async function benchModel(ctx: SuiteContext, key: BenchModelKey): Promise<ModelR
       await peer.stop();
     }
   }
-  return { model: name, lengths, server_peak_rss_mib: serverRss, ...(peerRss !== undefined ? { peer_peak_rss_mib: peerRss } : {}) };
+  return { model: name, http_floor_p50_ms: httpFloor, lengths, server_peak_rss_mib: serverRss, ...(peerRss !== undefined ? { peer_peak_rss_mib: peerRss } : {}) };
 }
 
 function sections(results: ModelResult[], options: SuiteContext["options"]): Section[] {
@@ -188,6 +193,7 @@ function sections(results: ModelResult[], options: SuiteContext["options"]): Sec
       columns: ["model", "tokens", "conc", "items/s", "× ceiling", "× peer", "p50 ms", "p99 ms", "items/batch", "loop p99 ms", "errors", "starved", "server cpu", "client cpu", "other cpu"],
       rows: serverRows,
       notes: [
+        `HTTP floor (one GET /health/heartbeat round trip at c = 1, p50): ${results.map((m) => `${m.model} ${m.http_floor_p50_ms} ms`).join(", ")}; a c = 1 request makes at least two round trips (POST, GET)`,
         `latency: POST to result (long-poll task_result?wait=30) of the requests ending in the window; ${options.itemsPerRequest} item(s) per request`,
         "starved: clients still without a first result when the 30 s warm-up cap ran out",
         "loop p99: the gateway's event-loop delay p99 over the last 5 s of the point, from /metrics (includes the 10 ms sampling interval)",
