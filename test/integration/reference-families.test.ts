@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pipeline, AutoTokenizer } from "@huggingface/transformers";
-import { useTransformersJs, assertClose, PIPELINE_OPTIONS } from "../helpers/transformersjs.ts";
+import { useTransformersJs, assertClose, compareBestAnswers, compareSimpleEntities, PIPELINE_OPTIONS } from "../helpers/transformersjs.ts";
 import { executeTask } from "../../lib/tasks/execute.ts";
 import { withDefaults } from "../../lib/tasks/request.ts";
 import { TextTokenizer } from "../../lib/tokenization/tokenizer.ts";
@@ -101,27 +101,7 @@ for (const family of FAMILIES) {
   test(`${family}: token-classification simple equals transformers.js where both group the same tokens`, async () => {
     const ours = await load(`${family}-tiny-ner`);
     const ner = await pipeline("token-classification", `${family}-tiny-ner`, PIPELINE_OPTIONS);
-    const texts = [...NER_TEXTS, ...SIMPLE_TEXTS];
-    const { result } = await executeTask("token-classification", withDefaults({ input: texts, task_kwargs: { aggregation: "simple" } }), ours, { plaintext: true });
-    const spans = result.entities as { entity_group: string; score: number; word: string; start: number; end: number }[][];
-    let agreeing = 0;
-    for (let i = 0; i < texts.length; i++) {
-      const tokens = (await ner(texts[i])) as { index: number }[];
-      const theirs = (await ner(texts[i], { aggregation_strategy: "simple" })) as { entity_group: string; score: number; word: string }[];
-      for (const s of spans[i]) assert.equal(texts[i].slice(s.start, s.end), s.word);
-      // transformers.js also joins same-tag tokens across an O token; we (like the HF pipeline) break there
-      const contiguous = tokens.every((t, k) => k === 0 || t.index === tokens[k - 1].index + 1);
-      if (!contiguous) {
-        assert.ok(spans[i].length >= theirs.length, "breaking at O never gives fewer spans");
-        continue;
-      }
-      agreeing++;
-      assert.deepEqual(spans[i].map((s) => s.entity_group), theirs.map((s) => s.entity_group), `item ${i}`);
-      spans[i].forEach((s, k) => {
-        assert.ok(Math.abs(s.score - theirs[k].score) < 1e-5);
-        assert.ok(sameText(family, s.word, theirs[k].word), `item ${i}: ${JSON.stringify(s.word)} vs ${JSON.stringify(theirs[k].word)}`);
-      });
-    }
+    const agreeing = await compareSimpleEntities(ours, ner, [...NER_TEXTS, ...SIMPLE_TEXTS], (o, t) => sameText(family, o, t));
     assert.ok(agreeing >= 3, `${agreeing} items compared exactly`);
   });
 
@@ -135,15 +115,7 @@ for (const family of FAMILIES) {
       // WordPiece makes the emoji [UNK], which transformers.js (unlike the HF pipeline and us) drops from the context
       ["who came?", `Anna,  Peter and   John came (late) to the café ${family === "roberta" ? "😀 " : ""}today.`],
     ];
-    const { result } = await executeTask("question-answering", withDefaults({ input: pairs, task_kwargs: { show_null_answers: false } }), ours, { plaintext: true });
-    const answers = result.answers as { score: number; answer: string; start: number; end: number }[][];
-    for (let i = 0; i < pairs.length; i++) {
-      const theirs = (await qa(pairs[i][0], pairs[i][1])) as { answer: string; score: number };
-      const best = answers[i][0];
-      assert.ok(Math.abs(best.score - theirs.score) < 1e-5, `${best.score} vs ${theirs.score}`);
-      assert.equal(pairs[i][1].slice(best.start, best.end), best.answer);
-      assert.ok(sameText(family, best.answer, theirs.answer), `item ${i}: ${JSON.stringify(best.answer)} vs ${JSON.stringify(theirs.answer)}`);
-    }
+    await compareBestAnswers(ours, qa, pairs, (o, t) => sameText(family, o, t));
   });
 }
 
