@@ -8,11 +8,10 @@
  * the position table honouring `size.maxPositions`. Also pins the BERT fixtures' bytes, which
  * committed golden files depend on.
  */
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
@@ -20,17 +19,13 @@ import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureSpec } f
 import { decodeModel, valueInfoDims } from "../../lib/onnx/graph-io.ts";
 import { readModelFolder } from "../../lib/model/model-folder.ts";
 import { encoderTrace, readWeights, referenceForward, robertaPositionIds, type Weights } from "../helpers/encoder-float64.ts";
+import { useTempDirs } from "../helpers/temp-dirs.ts";
 
 const FILES = ["config.json", "model.onnx", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
 const NEW_SPECS = DEMO_FIXTURES.filter((s) => s.family !== "bert");
 let dirA: string;
 let dirB: string;
-const temps: string[] = [];
-const tempDir = async (prefix: string) => {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-};
+const tempDir = useTempDirs();
 const readJson = async (...p: string[]) => JSON.parse(await readFile(join(...p), "utf8"));
 
 before(async () => {
@@ -38,9 +33,6 @@ before(async () => {
   dirB = await tempDir("families-b-");
   await writeFixtures(dirA, DEMO_FIXTURES);
   await writeFixtures(dirB, NEW_SPECS);
-});
-after(async () => {
-  for (const d of temps) await rm(d, { recursive: true, force: true });
 });
 
 test("BERT fixtures keep their bytes (golden files are made from them)", async () => {

@@ -4,37 +4,29 @@
  * forward pass (test/helpers/encoder-float64.ts, written from the model's definition, reading the
  * weights back from the .onnx file).
  */
-import { test, before, after } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
 import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureHead } from "../../tools/fixtures/index.ts";
 import { decodeModel, encodeModel, tensorInt64s, valueInfoDims, DataType } from "../../lib/onnx/graph-io.ts";
 import { readWeights, referenceForward, type BertConfig, type Weights } from "../helpers/encoder-float64.ts";
+import { useTempDirs } from "../helpers/temp-dirs.ts";
 
 const TINY_VOCAB = 799;
 const FILES = ["config.json", "model.onnx", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"];
 
 let dirA: string;
 let dirB: string;
-const temps: string[] = [];
-const tempDir = async (prefix: string) => {
-  const d = await mkdtemp(join(tmpdir(), prefix));
-  temps.push(d);
-  return d;
-};
+const tempDir = useTempDirs();
 
 before(async () => {
   dirA = await tempDir("fixtures-a-");
   dirB = await tempDir("fixtures-b-");
   await writeFixtures(dirA);
   await writeFixtures(dirB);
-});
-after(async () => {
-  for (const d of temps) await rm(d, { recursive: true, force: true });
 });
 
 const readJson = async (...p: string[]) => JSON.parse(await readFile(join(...p), "utf8"));
