@@ -26,6 +26,8 @@ export interface LoadPoint {
   errors: number;
   /** Workers without a single result by the end of the warm-up cap (the target starves requests). */
   starved_workers: number;
+  /** Requests still running when the drain cap ran out (the target may still be working on them). */
+  abandoned: number;
   first_error?: string;
 }
 
@@ -52,7 +54,9 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
   let firstError: string | undefined;
   let next = 0;
   let stop = false;
+  let running = 0;
   const worker = async () => {
+    running++;
     let warmed = false;
     while (!stop) {
       const t0 = performance.now();
@@ -75,6 +79,7 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
         warmedWorkers++;
       }
     }
+    running--;
   };
   const workers = Array.from({ length: options.concurrency }, worker);
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
@@ -89,6 +94,7 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
   await sleep(windowEnd - performance.now());
   stop = true;
   await Promise.race([Promise.all(workers), sleep(DRAIN_CAP_MS)]);
+  const abandoned = running;
   agent.destroy(); // aborts whatever is still running; those workers end with an (uncounted) error
   return {
     concurrency: options.concurrency,
@@ -99,6 +105,7 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
     p99_ms: round(percentile(latencies, 99)),
     errors,
     starved_workers: starved,
+    abandoned,
     ...(firstError ? { first_error: firstError } : {}),
   };
 }

@@ -6,7 +6,8 @@
  *   node --import tsx tools/bench/peer-server.ts --dir DIR --models a,b --port P [--threads N]
  *
  * POST /<model>/sequence-classification {"input": [texts]} answers with the pipeline's output.
- * Prints "ready <port>" on stdout once every model is loaded.
+ * GET /inflight answers {"inflight": n}, the requests being worked on (the benchmark waits for 0
+ * between load points). Prints "ready <port>" on stdout once every model is loaded.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -38,7 +39,13 @@ for (const name of models) {
   classifiers.set(name, clf as unknown as Classifier);
 }
 
+let inflight = 0;
 const server = http.createServer((req, res) => {
+  if (req.method === "GET" && req.url === "/inflight") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ inflight }));
+    return;
+  }
   const chunks: Buffer[] = [];
   req.on("data", (c: Buffer) => chunks.push(c));
   req.on("end", async () => {
@@ -46,6 +53,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
+    inflight++; // until the pipeline call is over, even if the client has gone
     try {
       const m = /^\/([^/]+)\/sequence-classification$/.exec(req.url ?? "");
       const clf = m && req.method === "POST" ? classifiers.get(m[1]) : undefined;
@@ -54,6 +62,8 @@ const server = http.createServer((req, res) => {
       answer(200, { result: await clf(input, { top_k: null }) });
     } catch (err) {
       answer(500, { error: (err as Error).message });
+    } finally {
+      inflight--;
     }
   });
 });
@@ -61,4 +71,5 @@ server.keepAliveTimeout = 60_000;
 server.listen(Number(flag("port") ?? 0), "127.0.0.1", () => {
   process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`);
 });
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+// Abandoned requests may still be running: leave at once rather than wait for them.
+process.on("SIGTERM", () => process.exit(0));

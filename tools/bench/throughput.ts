@@ -83,6 +83,39 @@ export interface CpuUse {
   other_load_cores: number;
 }
 
+/** Waits (up to a minute) until the target has nothing left from the previous point, so
+ * requests abandoned at a drain cap do not run into the next point. */
+async function waitIdle(what: string, busy: () => Promise<number>, ctx: SuiteContext): Promise<void> {
+  const started = Date.now();
+  let left = await busy();
+  if (left > 0) ctx.log(`  waiting for ${what} to finish ${left} abandoned request(s)`);
+  while (left > 0 && Date.now() - started < 60_000) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = await busy();
+  }
+}
+
+/** Tasks queued on the server and not yet finished, from its /metrics counters. */
+async function serverBacklog(server: Running, modelId: string): Promise<number> {
+  const agent = keepAliveAgent();
+  try {
+    const samples = parsePrometheusText(String((await requestJson(agent, "GET", `${gatewayBase(server)}/metrics`)).body));
+    const sum = (name: string) => samples.filter((s) => s.name === name && s.labels.model === modelId).reduce((a, s) => a + s.value, 0);
+    return sum("square_tasks_submitted_total") - sum("square_tasks_finished_total");
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function peerBacklog(peer: Running): Promise<number> {
+  const agent = keepAliveAgent();
+  try {
+    return (await requestJson(agent, "GET", `http://127.0.0.1:${peer.port}/inflight`)).body.inflight as number;
+  } finally {
+    agent.destroy();
+  }
+}
+
 /** One load point with the CPU use of client, target and everything else measured around it. */
 async function withCpuUse<T>(ctx: SuiteContext, targetPid: number, run: () => Promise<T>): Promise<T & CpuUse> {
   const pids = [process.pid, targetPid];
@@ -104,6 +137,7 @@ async function serverPoints(ctx: SuiteContext, server: Running, modelId: string,
       closedLoop(send, options.itemsPerRequest, { concurrency, warmupS: options.warmupS, durationS: options.durationS, atWindowEnd: async () => void (loop = await eventLoopDelay(server)) }),
     );
     const countersAfter = await batchCounters(server, modelId);
+    if (point.abandoned) await waitIdle("the server", () => serverBacklog(server, modelId), ctx);
     const batches = countersAfter.batches - countersBefore.batches;
     points.push({ ...point, event_loop_p99_ms: loop.p99, event_loop_max_ms: loop.max, ...(batches > 0 ? { mean_batch_items: round((countersAfter.items - countersBefore.items) / batches, 1) } : {}) });
     ctx.log(`  server c=${concurrency}: ${point.items_per_s} items/s, p50 ${point.p50_ms} ms, p99 ${point.p99_ms} ms, loop p99 ${loop.p99} ms${point.errors ? `, ${point.errors} errors (${point.first_error})` : ""}`);
@@ -118,6 +152,7 @@ async function peerPoints(ctx: SuiteContext, peer: Running, model: string, input
   for (const concurrency of options.concurrency) {
     const point = await withCpuUse(ctx, peer.child.pid!, () => closedLoop(send, options.itemsPerRequest, { concurrency, warmupS: options.warmupS, durationS: options.durationS }));
     points.push(point);
+    if (point.abandoned) await waitIdle("the peer", () => peerBacklog(peer), ctx);
     ctx.log(`  peer c=${concurrency}: ${point.items_per_s} items/s, p50 ${point.p50_ms} ms, p99 ${point.p99_ms} ms${point.errors ? `, ${point.errors} errors (${point.first_error})` : ""}`);
   }
   return points;
