@@ -47,7 +47,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile) : await demoModels(settings.demoDir, (m) => log.info(m));
     await Promise.all(models.map((model) => backends.store.registerModel(model.id)));
     const groups = planActorGroups(models, devices);
-    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device)));
+    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device, settings.cacheDir)));
     else children = await startChildActors(settings, groups, broker.nodeID, (m) => log.warn(m));
   }
   const api = broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo | string | null } } | undefined;
@@ -64,10 +64,10 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   };
 }
 
-async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device): Promise<void> {
+async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device, cacheDir: string): Promise<void> {
   const log = broker.getLogger("model");
   const t0 = performance.now();
-  const runtime = await ModelRuntime.load({ ...model, ...(await backends.store.getModelUpdate(model.id)) }, device);
+  const runtime = await ModelRuntime.load({ ...model, ...(await backends.store.getModelUpdate(model.id)) }, device, { cacheDir });
   const t1 = performance.now();
   await warmUp(runtime);
   const t2 = performance.now();

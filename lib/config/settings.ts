@@ -24,6 +24,8 @@ export interface Settings {
   visibilityMs: number;
   /** Where `npm start` builds the demo models when no models file is given. */
   demoDir: string;
+  /** Where derived artefacts (gradient models) are cached, keyed by the model file's hash. */
+  cacheDir: string;
   logLevel: string;
 }
 
@@ -49,6 +51,7 @@ export const OPTIONS: readonly Option[] = Object.freeze([
   { flag: "--key-prefix", env: "SQUARE_KEY_PREFIX", key: "keyPrefix", help: "prefix of Redis keys (default square:)" },
   { flag: "--visibility-timeout", env: "SQUARE_VISIBILITY_TIMEOUT", key: "visibilityMs", help: "seconds before a silent replica's task is taken over (default 10)", parse: (s) => positiveNumber(s, "--visibility-timeout") * 1000 },
   { flag: "--demo-dir", env: "SQUARE_DEMO_DIR", key: "demoDir", help: "where demo models are built when missing (default models/demo)" },
+  { flag: "--cache-dir", env: "SQUARE_CACHE_DIR", key: "cacheDir", help: "cache of derived models, e.g. gradient graphs (default .cache/square-inference)" },
   { flag: "--log-level", env: "LOG_LEVEL", key: "logLevel", help: "error, warn, info, debug (default info)" },
 ]);
 
@@ -62,6 +65,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   keyPrefix: "square:",
   visibilityMs: 10_000,
   demoDir: "models/demo",
+  cacheDir: ".cache/square-inference",
   logLevel: "info",
 });
 

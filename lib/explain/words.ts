@@ -1,7 +1,8 @@
 /**
  * SPEC §7 word scores: |score| per token, summed over each word's sub-word pieces (WordPiece
  * `##` pieces and byte-level BPE pieces alike, grouped by the tokenizer's word ids), special and
- * padding tokens dropped, then divided by the item's total so an item's word scores sum to 1.
+ * padding tokens dropped (and whitespace-only pieces), then divided by the item's total so an
+ * item's word scores sum to 1.
  * Words of the first segment of a pair are the "question", the rest the "context"; a single text
  * is all "context".
  */
@@ -27,14 +28,8 @@ export function sliceWordText(encoded: Encoded, texts: readonly string[]): WordT
   };
 }
 
-/** Word text from the pieces themselves, for tokenized input: WordPiece `##` and byte-level BPE `Ġ` markers removed. */
-export function pieceWordText(encoded: Encoded): WordText {
-  return (_segment, pieces) => pieces.map((t) => encoded.tokens[t].replace(/^(##|Ġ)/, "")).join("");
-}
-
-/** The word-text source for item `index` of a request: its own text, or its pieces when pre-tokenized. */
-export function itemWordText(input: unknown, isPreprocessed: boolean, index: number, encoded: Encoded): WordText {
-  if (isPreprocessed) return pieceWordText(encoded);
+/** The word-text source for item `index` of a text request (pre-tokenized input is not explained). */
+export function itemWordText(input: unknown, index: number, encoded: Encoded): WordText {
   const item = (input as TextItem[])[index];
   return sliceWordText(encoded, typeof item === "string" ? [item] : item);
 }
@@ -52,12 +47,13 @@ export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText
     entry.score += Math.abs(scores[t]);
     words.set(key, entry);
   }
-  let total = 0;
-  for (const w of words.values()) total += w.score;
+  // A whitespace-only piece (byte-level BPE gives one to a run of spaces) is no word.
+  const scored = [...words.values()].map((w) => ({ ...w, text: wordText(w.segment, w.pieces) })).filter((w) => w.text.trim() !== "");
+  const total = scored.reduce((sum, w) => sum + w.score, 0);
   const result: SegmentWords = { question: [], context: [] };
-  for (const w of words.values()) {
+  for (const w of scored) {
     const list = pair && w.segment === 0 ? result.question : result.context;
-    list.push([list.length, wordText(w.segment, w.pieces), total > 0 ? w.score / total : 0]);
+    list.push([list.length, w.text, total > 0 ? w.score / total : 0]);
   }
   return result;
 }

@@ -26,7 +26,7 @@ export function childArgs(settings: Settings, group: ActorGroup, modelsFile: str
   const args = ["serve", "--roles", "models", "--models", modelsFile, "--devices", deviceName(group.device), "--node-id", groupNodeId(parentId, group)];
   if (settings.transporter) args.push("--transporter", settings.transporter);
   if (settings.redis) args.push("--redis", settings.redis);
-  args.push("--key-prefix", settings.keyPrefix, "--visibility-timeout", String(settings.visibilityMs / 1000), "--log-level", settings.logLevel);
+  args.push("--key-prefix", settings.keyPrefix, "--visibility-timeout", String(settings.visibilityMs / 1000), "--log-level", settings.logLevel, "--cache-dir", settings.cacheDir);
   return args;
 }
 

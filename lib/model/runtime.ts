@@ -13,6 +13,11 @@ import type { ModelSettings } from "../config/model-settings.ts";
 import { buildFeeds, splitOutputs } from "../batching/pad.ts";
 import { Batcher, BatcherSettings } from "../batching/batcher.ts";
 import type { Priority } from "../batching/select.ts";
+import { GradientSession, gradientResult } from "../explain/gradient-session.ts";
+import type { GradientBackend, GradientRow } from "../explain/gradient-backend.ts";
+import { UnsupportedOperatorError, GradientGraphError } from "../onnx/gradients/errors.ts";
+import { invalid } from "../errors.ts";
+import { DEFAULT_SETTINGS } from "../config/settings.ts";
 
 export interface ForwardResult {
   items: Record<string, NdArray>[];
@@ -25,6 +30,13 @@ export interface ForwardResult {
 interface BatchInput {
   sequence: Encoded;
   outputNames?: string[];
+  /** Set for explanation passes, which run on the gradient model. */
+  gradientRow?: GradientRow;
+}
+
+export interface RuntimeOptions {
+  /** Where gradient models are cached on disk (built once per model file). */
+  cacheDir?: string;
 }
 
 /** A background item that waited this long competes as interactive (no starvation). */
@@ -38,16 +50,19 @@ export class ModelRuntime {
     readonly tokenizer: TextTokenizer,
     private runner: OnnxRunner,
     readonly capabilities: Capabilities,
+    private readonly options: RuntimeOptions,
   ) {}
+
+  private gradients?: Promise<GradientSession>;
 
   /** The replica's single batch owner: every task's sequences pass through it. */
   readonly batcher = new Batcher<BatchInput, Record<string, NdArray>>((inputs) => this.runBatch(inputs), () => this.batcherSettings());
 
-  static async load(settings: ModelSettings, device: Device): Promise<ModelRuntime> {
+  static async load(settings: ModelSettings, device: Device, options: RuntimeOptions = {}): Promise<ModelRuntime> {
     const folder = await readModelFolder(settings.path, { quantized: settings.onnx_use_quantized });
     const [tokenizer, runner] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), ModelRuntime.openRunner(folder, settings, device)]);
     const capabilities = capabilitiesOf(folder.config, runner.inputs, runner.outputs);
-    return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities);
+    return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities, options);
   }
 
   private static openRunner(folder: ModelFolder, settings: ModelSettings, device: Device): Promise<OnnxRunner> {
@@ -93,7 +108,41 @@ export class ModelRuntime {
     };
   }
 
+  /**
+   * The backend explanations run on: the model's gradient model, built on first use (off the
+   * main thread, cached on disk). Its passes share this replica's batcher as background work.
+   * A model the differentiator cannot handle answers 422 naming the operator.
+   */
+  async gradientBackend(): Promise<GradientBackend> {
+    const session = await this.gradientSession();
+    return {
+      hidden: session.hidden,
+      heads: session.heads,
+      embeddingRows: (ids) => session.embeddingRows(ids),
+      run: async (rows) => {
+        const inputs = rows.map((gradientRow) => ({ input: { sequence: gradientRow.sequence, gradientRow }, length: gradientRow.sequence.ids.length }));
+        return (await this.batcher.submit(inputs, "gradient", "background")).map((r) => gradientResult(r.value));
+      },
+    };
+  }
+
+  private gradientSession(): Promise<GradientSession> {
+    if (!this.gradients) {
+      const { config } = this.folder;
+      const heads = Number(config.num_attention_heads ?? config.n_heads);
+      const runner = { device: this.device, disableGpu: this.settings.disable_gpu, workers: 1, intraOpThreads: this.settings.intra_op_threads };
+      const opening = GradientSession.open(this.folder.onnxPath, this.options.cacheDir ?? DEFAULT_SETTINGS.cacheDir, runner, heads, this.padId).catch((err: Error) => {
+        if (err instanceof UnsupportedOperatorError || err instanceof GradientGraphError) throw invalid(`explanations are not available for this model: ${err.message}`, "explain_kwargs");
+        if (this.gradients === opening) this.gradients = undefined; // not the model's fault: try again next time
+        throw err;
+      });
+      this.gradients = opening;
+    }
+    return this.gradients;
+  }
+
   private async runBatch(inputs: BatchInput[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    if (inputs[0].gradientRow) return (await this.gradientSession()).runRows(inputs.map((i) => i.gradientRow as GradientRow));
     const sequences = inputs.map((i) => i.sequence);
     const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
     const { outputs, runMs } = await this.runner.run(feeds, inputs[0].outputNames);
@@ -118,7 +167,8 @@ export class ModelRuntime {
     }
   }
 
-  close(): Promise<void> {
-    return this.runner.close();
+  async close(): Promise<void> {
+    const gradients = await this.gradients?.catch(() => undefined);
+    await Promise.all([this.runner.close(), gradients?.close()]);
   }
 }

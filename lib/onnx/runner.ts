@@ -36,7 +36,7 @@ interface PoolWorker {
  * Workers run TypeScript through tsx. On Node 20 a worker's entry module is resolved before any
  * `--import` hooks apply, so a small JavaScript bootstrap registers tsx and then imports the entry.
  */
-function workerBootstrap(entry: URL): string {
+export function workerBootstrap(entry: URL): string {
   const api = JSON.stringify(import.meta.resolve("tsx/esm/api"));
   return `import(${api}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
 }

@@ -13,6 +13,7 @@ export interface TaskTimings {
   batch_wait_ms?: number;
   inference_ms?: number;
   postprocess_ms?: number;
+  explain_ms?: number;
   total_ms?: number;
 }
 

@@ -4,7 +4,10 @@ import type { TaskRequest } from "./request.ts";
 import type { TaskName } from "./task-names.ts";
 import { pipelineFor } from "./registry.ts";
 import { invalid } from "../errors.ts";
-import type { OutputOptions } from "./types.ts";
+import type { OutputOptions, Prepared, TaskPipeline } from "./types.ts";
+import type { NdArray } from "../tensor.ts";
+import { explainOptions } from "../explain/options.ts";
+import { explainTargets } from "../explain/explain.ts";
 
 export interface StageTimings {
   tokenize_ms: number;
@@ -12,6 +15,8 @@ export interface StageTimings {
   batch_wait_ms: number;
   inference_ms: number;
   postprocess_ms: number;
+  /** Gradient and attention passes of `explain_kwargs` (0 when not asked for). */
+  explain_ms: number;
 }
 
 export async function executeTask(
@@ -29,5 +34,16 @@ export async function executeTask(
   const t2 = performance.now();
   const result = pipeline.finish(prepared, forward.items, request, model, output);
   const t3 = performance.now();
-  return { result, timings: { tokenize_ms: t1 - t0, batch_wait_ms: forward.batchWaitMs, inference_ms: t2 - t1, postprocess_ms: t3 - t2 } };
+  const attributions = await explain(pipeline, prepared, forward.items, request, model);
+  if (attributions) result.attributions = attributions;
+  const t4 = performance.now();
+  return { result, timings: { tokenize_ms: t1 - t0, batch_wait_ms: forward.batchWaitMs, inference_ms: t2 - t1, postprocess_ms: t3 - t2, explain_ms: t4 - t3 } };
+}
+
+/** SPEC §7 attributions when `explain_kwargs` asks for them; every item against its own target. */
+async function explain(pipeline: TaskPipeline, prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest, model: ModelRuntime) {
+  const options = explainOptions(request.explain_kwargs);
+  if (!options) return undefined;
+  if (!pipeline.explainTargets) throw invalid(`${pipeline.name} cannot be explained; explanations exist for sequence-classification and question-answering`, "explain_kwargs");
+  return explainTargets(pipeline.explainTargets(prepared, items, request), options, await model.gradientBackend());
 }

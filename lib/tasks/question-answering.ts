@@ -17,6 +17,10 @@ import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { ModelRuntime } from "../model/runtime.ts";
 import type { PreprocessedInput, TaskRequest } from "./request.ts";
+import { checkExplainKwargs } from "../explain/options.ts";
+import { bestSpanTarget } from "../explain/qa-target.ts";
+import { itemWordText } from "../explain/words.ts";
+import type { ExplainTarget } from "../explain/explain.ts";
 
 const OPTIONS = { topk: "integer", max_answer_len: "integer", show_null_answers: "boolean", doc_stride: "integer", max_seq_len: "integer", max_question_len: "integer" } as const;
 
@@ -37,7 +41,7 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
   name: "question-answering",
 
   check(request, model) {
-    const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)];
+    const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model), ...checkExplainKwargs(request.explain_kwargs)];
     for (const key of ["topk", "max_answer_len", "max_seq_len", "max_question_len"]) {
       const v = request.task_kwargs[key];
       if (Number.isInteger(v) && (v as number) < 1) problems.push({ field: `task_kwargs.${key}`, message: "must be ≥ 1" });
@@ -72,6 +76,18 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
       attributions: [],
       adversarial: { indices: [] },
     };
+  },
+
+  /** Each item: the window holding its best non-null span, with start+end logits of that span as the target. */
+  explainTargets(prepared, items, request): ExplainTarget[] {
+    const maxAnswerLen = intOption(request.task_kwargs, "max_answer_len", 128)!;
+    return prepared.windowsOf.map((windowIds, i) => {
+      const windows = windowIds.map((w) => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], false));
+      const target = bestSpanTarget(windows, maxAnswerLen);
+      const sequence = prepared.sequences[windowIds[target.window]];
+      // A shortened question is a prefix of the original, so its offsets index the original too.
+      return { sequence, cotangents: target.cotangents, attentionRows: "all", wordText: itemWordText(request.input, i, sequence) };
+    });
   },
 };
 

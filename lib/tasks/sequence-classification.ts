@@ -54,7 +54,7 @@ function explainTargets(prepared: Prepared, items: Record<string, NdArray>[], re
     const logits = Array.from(items[i].logits.data as Float32Array);
     const cotangent = new Float32Array(logits.length);
     cotangent[argmax(logits)] = 1;
-    return { sequence, cotangents: { logits: cotangent }, wordText: itemWordText(request.input, request.is_preprocessed, i, sequence) };
+    return { sequence, cotangents: { logits: cotangent }, wordText: itemWordText(request.input, i, sequence) };
   });
 }
 

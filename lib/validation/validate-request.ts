@@ -17,7 +17,7 @@ export function validateRequest(body: unknown, task: TaskName, model: ModelMeta)
   const shape = bodyShapeProblems(body);
   if (shape.length) throw invalidFields(shape);
   const request = withDefaults(body as TaskRequest);
-  const problems: FieldProblem[] = [...inputProblems(request, task, model), ...featureProblems(request, model)];
+  const problems: FieldProblem[] = [...inputProblems(request, task, model), ...featureProblems(request, model, pipeline.explainTargets !== undefined)];
   if (problems.length === 0) problems.push(...pipeline.check(request, model));
   if (problems.length) throw invalidFields(problems);
   return request;
@@ -42,9 +42,10 @@ function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): 
 /** The graph's input names, when the model's metadata carries them. */
 
 /** Features other issues implement are refused clearly rather than ignored. */
-function featureProblems(request: TaskRequest, model: ModelMeta): FieldProblem[] {
+function featureProblems(request: TaskRequest, model: ModelMeta, explainable: boolean): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (Object.keys(request.explain_kwargs).length) problems.push({ field: "explain_kwargs", message: "explanations are not available on this server yet" });
+  if (Object.keys(request.explain_kwargs).length && !explainable) problems.push({ field: "explain_kwargs", message: "this task cannot be explained; explanations exist for sequence-classification and question-answering" });
+  else if (Object.keys(request.explain_kwargs).length && request.is_preprocessed) problems.push({ field: "explain_kwargs", message: "explanations score words of the text; send text, not is_preprocessed input" });
   if (Object.keys(request.attack_kwargs).length) problems.push({ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" });
   const adapters = Array.isArray(request.adapter_name) ? request.adapter_name : request.adapter_name ? [request.adapter_name] : [];
   if (adapters.length && model.adapters.length === 0) problems.push({ field: "adapter_name", message: "this model has no adapters" });

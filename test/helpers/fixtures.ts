@@ -28,6 +28,6 @@ export async function writeModelsFile(models: Record<string, unknown>[]): Promis
   const { tmpdir } = await import("node:os");
   const dir = await fixtureDir();
   const file = join(await mkdtemp(join(tmpdir(), "square-models-")), "models.json");
-  await writeFile(file, JSON.stringify({ models: models.map((m) => ({ ...m, path: join(dir, m.path as string) })) }));
+  await writeFile(file, JSON.stringify({ models: models.map((m) => ({ ...m, path: resolve(dir, m.path as string) })) }));
   return file;
 }

@@ -137,7 +137,7 @@ test("422s name the field: shape, types, options, task support, limits", async (
   await expect422(seq, { input: ["x"], preprocessing_kwargs: { max_length: -3 } }, "preprocessing_kwargs.max_length", /positive/);
   await expect422(seq, { input: ["x"], preprocessing_kwargs: { truncation: "only_second" } }, "preprocessing_kwargs.truncation", /only_second needs pairs/);
   await expect422(seq, { input: ["x"], model_kwargs: { output_attention: true } }, "model_kwargs.output_attention", /unknown option/);
-  await expect422(seq, { input: ["x"], explain_kwargs: { method: "simple_grads" } }, "explain_kwargs", /not available/);
+  await expect422(seq, { input: ["x"], attack_kwargs: { method: "hotflip" } }, "attack_kwargs", /not available/);
   await expect422(seq, { input: ["x"], adapter_name: "sentiment" }, "adapter_name", /no adapters/);
   await expect422("/demo/bert-tiny-sst/embedding", { input: ["x"] }, "task", /does not support embedding; it supports sequence-classification/);
   for (const task of ["token-classification", "question-answering", "generation"]) {

@@ -12,7 +12,7 @@ import { buildGradientModel, type GradientModel, type GradientModelOptions } fro
 /** Bump when the builder's output changes, so stale disk entries are rebuilt. */
 const FORMAT = "v1";
 
-type Metadata = Omit<GradientModel, "bytes" | "embeddingTable"> & { table: { name: string; rows: number; hidden: number; double: boolean } };
+export type Metadata = Omit<GradientModel, "bytes" | "embeddingTable"> & { table: { name: string; rows: number; hidden: number; double: boolean } };
 
 export class GradientModelCache {
   private readonly memory = new Map<string, Promise<GradientModel>>();
@@ -52,10 +52,11 @@ export function cacheKey(modelBytes: Uint8Array, options: GradientModelOptions):
   return `${model}.${createHash("sha256").update(chosen).digest("hex").slice(0, 12)}.${FORMAT}`;
 }
 
-const files = (dir: string, key: string) => ({ model: join(dir, `${key}.onnx`), table: join(dir, `${key}.embeddings.bin`), meta: join(dir, `${key}.json`) });
+/** The files of a disk entry: the gradient model, its embedding table and its metadata. */
+export const entryFiles = (dir: string, key: string) => ({ model: join(dir, `${key}.onnx`), table: join(dir, `${key}.embeddings.bin`), meta: join(dir, `${key}.json`) });
 
 async function readEntry(dir: string, key: string): Promise<GradientModel> {
-  const f = files(dir, key);
+  const f = entryFiles(dir, key);
   const meta = JSON.parse(await readFile(f.meta, "utf8")) as Metadata;
   const [bytes, raw] = await Promise.all([readFile(f.model), readFile(f.table)]);
   const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
@@ -68,7 +69,7 @@ async function readEntry(dir: string, key: string): Promise<GradientModel> {
 /** Writes the entry's files under temporary names and renames them, metadata last: a reader sees all or nothing. */
 async function writeEntry(dir: string, key: string, model: GradientModel): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const f = files(dir, key);
+  const f = entryFiles(dir, key);
   const { bytes, embeddingTable: t, ...rest } = model;
   const meta: Metadata = { ...rest, table: { name: t.name, rows: t.rows, hidden: t.hidden, double: t.data instanceof Float64Array } };
   const temp = `.${process.pid}.${Date.now()}.tmp`;

@@ -1,0 +1,96 @@
+/**
+ * A model's gradient model (lib/onnx/gradients) opened for explanations: built off the main
+ * thread into the disk cache, run by its own ONNX Runtime worker. `runRows` is the batch-first
+ * backend call: rows of any lengths in, one cropped record per row out.
+ */
+import { readFile } from "node:fs/promises";
+import { OnnxRunner, RunnerOptions } from "../onnx/runner.ts";
+import { buildGradientModelOffThread } from "../onnx/gradients/build-off-thread.ts";
+import { embeddingRows, cotangentInputName, attentionOutput, attentionGradOutput, GRAD_INPUTS_EMBEDS, INPUTS_EMBEDS, type EmbeddingTable } from "../onnx/gradients/gradient-model.ts";
+import type { Metadata } from "../onnx/gradients/cache.ts";
+import { buildFeeds } from "../batching/pad.ts";
+import { NdArray, ndarray, row, cropAxes } from "../tensor.ts";
+import type { GradientRow, GradientResult } from "./gradient-backend.ts";
+
+const TOKEN_INPUTS = new Set(["input_ids", "attention_mask", "token_type_ids"]);
+/** Only the last layer's attentions are needed (attention, scaled_attention): cheaper runs. */
+const BUILD_OPTIONS = { attentions: "last" as const };
+
+export const GRADIENT_OUTPUTS = Object.freeze({ grad: "grad", attention: "attention", gradAttention: "grad_attention" });
+
+export class GradientSession {
+  private constructor(
+    private readonly runner: OnnxRunner,
+    private readonly table: EmbeddingTable,
+    private readonly meta: Metadata,
+    readonly heads: number,
+    private readonly padId: number,
+  ) {}
+
+  static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, heads: number, padId: number): Promise<GradientSession> {
+    const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, BUILD_OPTIONS);
+    const raw = await readFile(files.table);
+    const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
+    const data = meta.table.double ? new Float64Array(buffer) : new Float32Array(buffer);
+    const table: EmbeddingTable = { name: meta.table.name, rows: meta.table.rows, hidden: meta.table.hidden, data };
+    return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model }), table, meta, heads, padId);
+  }
+
+  get hidden(): number {
+    return this.table.hidden;
+  }
+
+  embeddingRows(ids: readonly number[]): Float32Array {
+    return embeddingRows(this.table, ids);
+  }
+
+  async runRows(rows: readonly GradientRow[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const lengths = rows.map((r) => r.sequence.ids.length);
+    const longest = Math.max(...lengths);
+    const feeds = buildFeeds(rows.map((r) => r.sequence), this.meta.inputs.filter((n) => TOKEN_INPUTS.has(n)), this.padId);
+    feeds[INPUTS_EMBEDS] = this.paddedEmbeds(rows, longest);
+    for (const target of this.meta.targets) feeds[cotangentInputName(target)] = this.paddedCotangent(rows, target, longest);
+    const last = this.meta.attentionLayers - 1;
+    const grad = GRAD_INPUTS_EMBEDS;
+    const attention = attentionOutput(last);
+    const gradAttention = attentionGradOutput(last);
+    const { outputs, runMs } = await this.runner.run(feeds, [grad, attention, gradAttention]);
+    const perRow = lengths.map((length, b) => ({
+      [GRADIENT_OUTPUTS.grad]: cropAxes(row(outputs[grad], b), [0], length),
+      [GRADIENT_OUTPUTS.attention]: cropAxes(row(outputs[attention], b), [1, 2], length),
+      [GRADIENT_OUTPUTS.gradAttention]: cropAxes(row(outputs[gradAttention], b), [1, 2], length),
+    }));
+    return { outputs: perRow, runMs };
+  }
+
+  close(): Promise<void> {
+    return this.runner.close();
+  }
+
+  private paddedEmbeds(rows: readonly GradientRow[], longest: number): NdArray {
+    const hidden = this.table.hidden;
+    const data = new Float32Array(rows.length * longest * hidden);
+    rows.forEach((r, b) => data.set(r.embeds, b * longest * hidden));
+    return ndarray("float32", [rows.length, longest, hidden], data);
+  }
+
+  /** Token-level targets (QA logits) are padded to the longest row; label-level ones are fixed width. */
+  private paddedCotangent(rows: readonly GradientRow[], target: string, longest: number): NdArray {
+    const info = this.runner.inputs.find((i) => i.name === cotangentInputName(target));
+    const width = typeof info?.shape[1] === "number" ? info.shape[1] : longest;
+    const data = new Float32Array(rows.length * width);
+    rows.forEach((r, b) => {
+      const cotangent = r.cotangents[target];
+      if (!cotangent) throw new Error(`no cotangent for the gradient target ${target}`);
+      data.set(cotangent, b * width);
+    });
+    return ndarray("float32", [rows.length, width], data);
+  }
+}
+
+/** A row's cropped outputs as the explanation methods read them. */
+export const gradientResult = (outputs: Record<string, NdArray>): GradientResult => ({
+  gradEmbeds: outputs[GRADIENT_OUTPUTS.grad].data as Float32Array,
+  lastAttention: outputs[GRADIENT_OUTPUTS.attention].data as Float32Array,
+  gradLastAttention: outputs[GRADIENT_OUTPUTS.gradAttention].data as Float32Array,
+});
