@@ -102,7 +102,7 @@ export class Batcher<In, Out> {
     });
     this.run(batch.map((b) => b.input))
       .then(
-        ({ outputs, runMs }) => batch.forEach((b, i) => b.resolve({ value: outputs[i], waitedMs: startedAt - b.arrivedAt, runMs, batchItems: batch.length })),
+        ({ outputs, runMs }) => deliverOneByOne(batch.map((b, i) => () => b.resolve({ value: outputs[i], waitedMs: startedAt - b.arrivedAt, runMs, batchItems: batch.length }))),
         (err: Error) => this.retryAlone(batch, err),
       )
       .finally(() => {
@@ -116,4 +116,18 @@ export class Batcher<In, Out> {
     if (batch.length === 1) return batch[0].reject(err);
     this.waiting.unshift(...batch.map((b) => ({ ...b, key: `alone#${b.seq}` })));
   }
+}
+
+/**
+ * Hands a batch's results back one per event-loop turn: each waiting task post-processes and
+ * stores its result in its own turn, so a batch of 64 completions does not hold the loop (and
+ * the gateway's HTTP traffic) for all 64 at once.
+ */
+function deliverOneByOne(deliveries: (() => void)[]): void {
+  const next = (k: number) => {
+    if (k >= deliveries.length) return;
+    deliveries[k]();
+    setImmediate(next, k + 1);
+  };
+  next(0);
 }
