@@ -12,14 +12,19 @@ export interface GradientRow {
   embeds: Float32Array;
   /** Cotangent of each target output for this row (e.g. a one-hot over `logits`). */
   cotangents: Record<string, Float32Array>;
+  /**
+   * What the pass must return: the embedding gradient, or the last layer's attention and its
+   * gradient. Asking only for what a method reads saves copying large arrays.
+   */
+  wants: "gradient" | "attention";
 }
 
 export interface GradientResult {
-  /** ∂target/∂embeds (tokens × hidden). */
-  gradEmbeds: Float32Array;
-  /** Last layer's attention probabilities (heads × tokens × tokens) and ∂target/∂ of them. */
-  lastAttention: Float32Array;
-  gradLastAttention: Float32Array;
+  /** ∂target/∂embeds (tokens × hidden), when the row wanted the gradient. */
+  gradEmbeds?: Float32Array;
+  /** Last layer's attention probabilities (heads × tokens × tokens) and ∂target/∂ of them, when wanted. */
+  lastAttention?: Float32Array;
+  gradLastAttention?: Float32Array;
 }
 
 export interface GradientBackend {

@@ -51,15 +51,17 @@ export class GradientSession {
     feeds[INPUTS_EMBEDS] = this.paddedEmbeds(rows, longest);
     for (const target of this.meta.targets) feeds[cotangentInputName(target)] = this.paddedCotangent(rows, target, longest);
     const last = this.meta.attentionLayers - 1;
-    const grad = GRAD_INPUTS_EMBEDS;
-    const attention = attentionOutput(last);
-    const gradAttention = attentionGradOutput(last);
-    const { outputs, runMs } = await this.runner.run(feeds, [grad, attention, gradAttention]);
-    const perRow = lengths.map((length, b) => ({
-      [GRADIENT_OUTPUTS.grad]: cropAxes(row(outputs[grad], b), [0], length),
-      [GRADIENT_OUTPUTS.attention]: cropAxes(row(outputs[attention], b), [1, 2], length),
-      [GRADIENT_OUTPUTS.gradAttention]: cropAxes(row(outputs[gradAttention], b), [1, 2], length),
-    }));
+    const wantsAttention = rows[0].wants === "attention"; // the batcher never mixes the two kinds
+    const names = wantsAttention ? [attentionOutput(last), attentionGradOutput(last)] : [GRAD_INPUTS_EMBEDS];
+    const { outputs, runMs } = await this.runner.run(feeds, names);
+    const perRow = lengths.map((length, b): Record<string, NdArray> =>
+      wantsAttention
+        ? {
+            [GRADIENT_OUTPUTS.attention]: cropAxes(row(outputs[names[0]], b), [1, 2], length),
+            [GRADIENT_OUTPUTS.gradAttention]: cropAxes(row(outputs[names[1]], b), [1, 2], length),
+          }
+        : { [GRADIENT_OUTPUTS.grad]: cropAxes(row(outputs[names[0]], b), [0], length) },
+    );
     return { outputs: perRow, runMs };
   }
 
@@ -90,7 +92,7 @@ export class GradientSession {
 
 /** A row's cropped outputs as the explanation methods read them. */
 export const gradientResult = (outputs: Record<string, NdArray>): GradientResult => ({
-  gradEmbeds: outputs[GRADIENT_OUTPUTS.grad].data as Float32Array,
-  lastAttention: outputs[GRADIENT_OUTPUTS.attention].data as Float32Array,
-  gradLastAttention: outputs[GRADIENT_OUTPUTS.gradAttention].data as Float32Array,
+  gradEmbeds: outputs[GRADIENT_OUTPUTS.grad]?.data as Float32Array | undefined,
+  lastAttention: outputs[GRADIENT_OUTPUTS.attention]?.data as Float32Array | undefined,
+  gradLastAttention: outputs[GRADIENT_OUTPUTS.gradAttention]?.data as Float32Array | undefined,
 });

@@ -21,6 +21,7 @@ export interface ExplainItem {
 }
 
 interface Plan {
+  wants: GradientRow["wants"];
   /** Passes to run for one item, given its embeddings. */
   points(embeds: Float32Array): Float32Array[];
   /** Token scores from the item's embeddings and its passes' results. */
@@ -29,30 +30,33 @@ interface Plan {
 
 function planFor(options: ExplainOptions): Plan {
   const single: Plan["points"] = (embeds) => [embeds];
-  const averagedGradientDot: Plan["scores"] = (e, rs, t, b) => rowDot(meanOf(rs.map((r) => r.gradEmbeds)), e, t, b.hidden);
+  const averagedGradientDot: Plan["scores"] = (e, rs, t, b) => rowDot(meanOf(rs.map((r) => r.gradEmbeds!)), e, t, b.hidden);
   switch (options.method) {
     case "simple_grads":
-      return { points: single, scores: (e, [r], t, b) => rowDot(r.gradEmbeds, e, t, b.hidden) };
+      return { wants: "gradient", points: single, scores: (e, [r], t, b) => rowDot(r.gradEmbeds!, e, t, b.hidden) };
     case "integrated_grads":
       // Right Riemann sum over α = k/steps, k = 1..steps (the last point is the input itself).
       return {
+        wants: "gradient",
         points: (e) => Array.from({ length: options.steps }, (_, k) => e.map((v) => (v * (k + 1)) / options.steps)),
         scores: averagedGradientDot,
       };
     case "smooth_grads": {
       const gaussian = gaussianSource(options.seed ?? (Math.random() * 2 ** 32) >>> 0);
       return {
+        wants: "gradient",
         points: (e) => Array.from({ length: options.samples }, () => withNoise(e, options.noise, gaussian)),
         scores: averagedGradientDot,
       };
     }
     case "attention":
-      return { points: single, scores: (_e, [r], t, b) => firstTokenAttention(r.lastAttention, b.heads, t) };
+      return { wants: "attention", points: single, scores: (_e, [r], t, b) => firstTokenAttention(r.lastAttention!, b.heads, t) };
     case "scaled_attention":
       return {
+        wants: "attention",
         points: single,
         scores: (_e, [r], t, b, item) =>
-          (item.attentionRows === "all" ? scaledAllQueriesAttention : scaledFirstTokenAttention)(r.lastAttention, r.gradLastAttention, b.heads, t),
+          (item.attentionRows === "all" ? scaledAllQueriesAttention : scaledFirstTokenAttention)(r.lastAttention!, r.gradLastAttention!, b.heads, t),
       };
   }
 }
@@ -62,7 +66,7 @@ export async function tokenScores(items: readonly ExplainItem[], options: Explai
   const plan = planFor(options);
   const embeds = items.map((it) => backend.embeddingRows(it.sequence.ids));
   const pointsPerItem = embeds.map((e) => plan.points(e));
-  const rows: GradientRow[] = pointsPerItem.flatMap((points, i) => points.map((e) => ({ sequence: items[i].sequence, embeds: e, cotangents: items[i].cotangents })));
+  const rows: GradientRow[] = pointsPerItem.flatMap((points, i) => points.map((e) => ({ sequence: items[i].sequence, embeds: e, cotangents: items[i].cotangents, wants: plan.wants })));
   const results = await backend.run(rows);
   let next = 0;
   return items.map((it, i) => {

@@ -14,7 +14,7 @@ import { buildFeeds, splitOutputs } from "../batching/pad.ts";
 import { Batcher, BatcherSettings } from "../batching/batcher.ts";
 import type { Priority } from "../batching/select.ts";
 import { GradientSession, gradientResult } from "../explain/gradient-session.ts";
-import type { GradientBackend, GradientRow } from "../explain/gradient-backend.ts";
+import type { GradientBackend, GradientRow, GradientResult } from "../explain/gradient-backend.ts";
 import { UnsupportedOperatorError, GradientGraphError } from "../onnx/gradients/errors.ts";
 import { invalid } from "../errors.ts";
 import { DEFAULT_SETTINGS } from "../config/settings.ts";
@@ -120,8 +120,17 @@ export class ModelRuntime {
       heads: session.heads,
       embeddingRows: (ids) => session.embeddingRows(ids),
       run: async (rows) => {
-        const inputs = rows.map((gradientRow) => ({ input: { sequence: gradientRow.sequence, gradientRow }, length: gradientRow.sequence.ids.length }));
-        return (await this.batcher.submit(inputs, "gradient", "background")).map((r) => gradientResult(r.value));
+        // Rows wanting different outputs never share a batch: one submission per kind, results back in row order.
+        const results: GradientResult[] = new Array(rows.length);
+        await Promise.all(
+          (["gradient", "attention"] as const).map(async (wants) => {
+            const indices = rows.flatMap((r, i) => (r.wants === wants ? [i] : []));
+            const inputs = indices.map((i) => ({ input: { sequence: rows[i].sequence, gradientRow: rows[i] }, length: rows[i].sequence.ids.length }));
+            const done = inputs.length ? await this.batcher.submit(inputs, `gradient:${wants}`, "background") : [];
+            done.forEach((r, k) => (results[indices[k]] = gradientResult(r.value)));
+          }),
+        );
+        return results;
       },
     };
   }

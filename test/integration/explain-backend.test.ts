@@ -53,20 +53,24 @@ for (const fixture of ["bert-tiny-sst", "roberta-tiny-qa", "distilbert-tiny-sst"
       const cot = cotangents(item, sequence.ids.length, labels);
       const noise = item.smooth_grads.noise;
       const noisy = [0, 1].map((k) => embeds.map((v, i) => v + noise.data[k * embeds.length + i]));
-      rows.push({ sequence, embeds, cotangents: cot }, ...noisy.map((e) => ({ sequence, embeds: e, cotangents: cot })));
+      rows.push(
+        { sequence, embeds, cotangents: cot, wants: "gradient" },
+        ...noisy.map((e) => ({ sequence, embeds: e, cotangents: cot, wants: "gradient" as const })),
+        { sequence, embeds, cotangents: cot, wants: "attention" },
+      );
     }
-    const results = await backend.run(rows); // every item and point in one batched call
+    const results = await backend.run(rows); // every item and point in one call (batched by kind)
 
     golden.items.forEach((item, i) => {
-      const [plain, noisyA, noisyB] = results.slice(3 * i, 3 * i + 3);
+      const [plain, noisyA, noisyB, attention] = results.slice(4 * i, 4 * i + 4);
       const T = item.input_ids.length;
-      assertClose(plain.gradEmbeds, item.grad_inputs_embeds, `${fixture} item ${i} grad_inputs_embeds`);
-      assertClose(plain.gradLastAttention, item.grad_attentions[item.grad_attentions.length - 1], `${fixture} item ${i} grad of the last attention`);
-      assertClose(noisyA.gradEmbeds, goldenItem(item.smooth_grads.gradients, 0, [], T), `${fixture} item ${i} noisy copy 0`);
-      assertClose(noisyB.gradEmbeds, goldenItem(item.smooth_grads.gradients, 1, [], T), `${fixture} item ${i} noisy copy 1`);
+      assertClose(plain.gradEmbeds!, item.grad_inputs_embeds, `${fixture} item ${i} grad_inputs_embeds`);
+      assertClose(attention.gradLastAttention!, item.grad_attentions[item.grad_attentions.length - 1], `${fixture} item ${i} grad of the last attention`);
+      assertClose(noisyA.gradEmbeds!, goldenItem(item.smooth_grads.gradients, 0, [], T), `${fixture} item ${i} noisy copy 0`);
+      assertClose(noisyB.gradEmbeds!, goldenItem(item.smooth_grads.gradients, 1, [], T), `${fixture} item ${i} noisy copy 1`);
       // smooth_grads' word scores from those two samples, as the server computes them
       const embeds = backend.embeddingRows(item.input_ids);
-      const values = rowDot(meanOf([noisyA.gradEmbeds, noisyB.gradEmbeds]), embeds, T, backend.hidden);
+      const values = rowDot(meanOf([noisyA.gradEmbeds!, noisyB.gradEmbeds!]), embeds, T, backend.hidden);
       const input = [item.texts.length === 1 ? item.texts[0] : item.texts];
       const words = wordScores(values, sequences[i], itemWordText(input, 0, sequences[i]));
       const ours = [...words.question.map((w) => w[2]), ...words.context.map((w) => w[2])];

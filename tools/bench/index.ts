@@ -2,17 +2,18 @@
  * `npm run bench`: runs the benchmark suites, prints their tables and target checks, and writes
  * JSON and Markdown to bench/results/. Flags: `npm run bench -- --help`.
  *
- * Suites run one after another on the same machine description and options; issue #6's
- * explanation-cost suite is meant to be added to SUITES next to the throughput one.
+ * Suites run one after another on the same machine description and options: throughput
+ * (issue #5) and the explanation cost (issue #6).
  */
 import { parseOptions, USAGE } from "./options.ts";
 import { describeMachine } from "./machine.ts";
 import { sectionText, targetsSection, writeReport, BenchReport } from "./report.ts";
 import { throughputSuite } from "./throughput.ts";
+import { explainCostSuite } from "./explain-cost.ts";
 import { MODEL_DEFAULTS } from "../../lib/config/model-settings.ts";
 import type { BenchSuite } from "./suite.ts";
 
-const SUITES: readonly BenchSuite[] = [throughputSuite];
+const SUITES: readonly BenchSuite[] = [throughputSuite, explainCostSuite];
 
 async function main(argv: string[]): Promise<void> {
   if (argv.includes("--help")) return void process.stdout.write(USAGE + "\n");

@@ -51,7 +51,7 @@ export function sectionMarkdown(s: Section): string {
 }
 
 export function targetsSection(targets: TargetCheck[]): Section {
-  return { id: "targets", title: "Targets (issue #5)", columns: ["target", "measured", "threshold", "met"], rows: targets.map((t) => [t.name, t.value, t.target, t.met ? "yes" : "NO"]) };
+  return { id: "targets", title: "Targets (issues #5 and #6)", columns: ["target", "measured", "threshold", "met"], rows: targets.map((t) => [t.name, t.value, t.target, t.met ? "yes" : "NO"]) };
 }
 
 /** Writes `<dir>/<timestamp>.json` and `.md`; returns the JSON path. */
