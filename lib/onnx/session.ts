@@ -30,7 +30,11 @@ export interface LoadedSession {
 
 /** Opens the model file, or `model` (the same model's bytes after graph surgery) when given. */
 export async function openSession(settings: SessionSettings, model?: Uint8Array): Promise<LoadedSession> {
-  const base = { intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: "all" as const };
+  // Spinning intra-op threads burn CPU between runs that the main thread (HTTP, tokenization)
+  // needs when cores are few: measured +12-25 % server throughput at 16 tokens on 2 cores
+  // without it (docs/benchmarks.md). SQUARE_ORT_SPINNING=1 turns it back on (many-core hosts).
+  const spin = process.env.SQUARE_ORT_SPINNING === "1" ? "1" : "0";
+  const base = { intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: "all" as const, extra: { session: { intra_op: { allow_spinning: spin } } } };
   let session: ort.InferenceSession;
   let warning: string | undefined;
   const wantsGpu = settings.providers.some((p) => typeof p === "object");
