@@ -29,12 +29,13 @@ test("two GPUs and a model with two replicas per device: a group per device and 
   assert.equal(groupNodeId("node1", groups[3]), "node1-cuda1-1");
 });
 
-test("child processes get one device, the shared transporter, Redis and key prefix", () => {
-  const settings = resolveSettings(["--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--key-prefix", "p:"], {});
+test("child processes get one device, the shared transporter, Redis, key prefix and cache folder", () => {
+  const settings = resolveSettings(["--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--key-prefix", "p:", "--cache-dir", "/var/cache/sq"], {});
   const [, second] = planActorGroups([b], parseDeviceList("cuda:3"));
   assert.deepEqual(childArgs(settings, second, "/tmp/m.json", "gpu-host"), [
     "serve", "--roles", "models", "--models", "/tmp/m.json", "--devices", "cuda:3", "--node-id", "gpu-host-cuda3-1",
     "--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--key-prefix", "p:", "--visibility-timeout", "10", "--log-level", "info",
+    "--cache-dir", "/var/cache/sq",
   ]);
 });
 
