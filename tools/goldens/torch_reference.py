@@ -53,13 +53,7 @@ def forward_golden(name, folder):
     with torch.no_grad():
         run = forward(w, feeds["input_ids"], feeds["attention_mask"], feeds["token_type_ids"])
     return {
-        "fixture": name,
-        "family": family,
-        "head": head,
-        "model_sha256": w.sha256,
-        "generator": "tools/goldens/torch_reference.py",
-        "torch_version": torch.__version__,
-        "notes": FORWARD_NOTES,
+        **header(name, family, head, w, FORWARD_NOTES),
         "texts": [i["texts"] for i in items],
         "inputs": batch,
         "outputs": {k: tensor(v) for k, v in run.outputs.items()},
@@ -68,10 +62,8 @@ def forward_golden(name, folder):
     }
 
 
-def gradient_golden(name, folder):
-    w = Weights(folder)
-    family, head = family_and_head(w.config)
-    items, _ = encode_batch(head, folder, w.config.get("pad_token_id", 0))
+def header(name, family, head, w, notes):
+    """The fields every golden file starts with: what it was computed from, and how."""
     return {
         "fixture": name,
         "family": family,
@@ -79,7 +71,16 @@ def gradient_golden(name, folder):
         "model_sha256": w.sha256,
         "generator": "tools/goldens/torch_reference.py",
         "torch_version": torch.__version__,
-        "notes": GRADIENT_NOTES,
+        "notes": notes,
+    }
+
+
+def gradient_golden(name, folder):
+    w = Weights(folder)
+    family, head = family_and_head(w.config)
+    items, _ = encode_batch(head, folder, w.config.get("pad_token_id", 0))
+    return {
+        **header(name, family, head, w, GRADIENT_NOTES),
         "items": [explain_item(w, item, seed=1000 + i) for i, item in enumerate(items)],
     }
 
