@@ -118,6 +118,24 @@ test("a result over 2 MB travels through Redis, not through NATS", async () => {
   assert.deepEqual(decodeNpy(done.body.result.model_outputs.embeddings).shape, [150, 102, 32]);
 });
 
+test("explanations across processes: the gateway asks a replica over NATS, the replica builds its gradient graph, results equal in-process ones", async () => {
+  const body = { input: ["a great movie", "the children played in the garden"], explain_kwargs: { method: "integrated_grads", steps: 4, top_k: 2 } };
+  const r = await api.post("/bert-tiny-sst/sequence-classification", body);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const done = await api.result(r.body.task_id, 30_000);
+  assert.equal(done.status, 200, JSON.stringify(done.body));
+  const local = await executeTask("sequence-classification", withDefaults(body as never), reference);
+  const [remote] = done.body.result.attributions;
+  const [mine] = local.result.attributions as typeof done.body.result.attributions;
+  assert.deepEqual(remote.topk_context_idx, mine.topk_context_idx);
+  remote.context_tokens.forEach((words: [number, string, number][], i: number) =>
+    words.forEach(([idx, word, score], k) => {
+      assert.deepEqual([idx, word], mine.context_tokens[i][k].slice(0, 2));
+      assert.ok(Math.abs(score - mine.context_tokens[i][k][2]) < 1e-6, `item ${i} ${word}: ${score} vs ${mine.context_tokens[i][k][2]}`);
+    }),
+  );
+});
+
 test("update reaches every replica at once, persists, and a replica started later applies it", async () => {
   const r = await api.post("/bert-tiny-sst/update", { batch_size: 7 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
