@@ -17,7 +17,7 @@ import { planExtraOutputs } from "../../lib/onnx/extended-model.ts";
 import { GraphBuilder, BATCH, SEQUENCE, floatOutput } from "../../tools/fixtures/graph-builder.ts";
 import { Rng } from "../../tools/fixtures/random.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
-import { bertTrace, readWeights, type BertConfig, type Mat } from "../helpers/bert-float64.ts";
+import { encoderTrace, readWeights, type BertConfig, type Mat } from "../helpers/encoder-float64.ts";
 
 const FIXTURES = ["bert-tiny-base", "bert-tiny-sst", "bert-tiny-ner", "bert-tiny-qa"];
 const int64 = (rows: number[][]) => new ort.Tensor("int64", BigInt64Array.from(rows.flat(), (v) => BigInt(v)), [rows.length, rows[0].length]);
@@ -89,7 +89,7 @@ test("surgered fixtures match a float64 BERT: attentions and hidden states to 1e
     const w = readWeights(model);
     items.forEach((item, b) => {
       const n = item.ids.length;
-      const ref = bertTrace(w, cfg, item.ids, item.types);
+      const ref = encoderTrace(w, "bert", cfg, item.ids, item.types);
       for (let l = 0; l < cfg.num_hidden_layers; l++) {
         const att = out[`attentions.${l}`];
         assert.deepEqual(att.dims, [2, 4, length, length]);
