@@ -29,7 +29,6 @@ export interface GradientResult {
 
 export interface GradientBackend {
   readonly hidden: number;
-  readonly heads: number;
   /** Word-embedding rows of `ids` (tokens × hidden). */
   embeddingRows(ids: readonly number[]): Float32Array;
   /** One result per row, in order; rows of any lengths may be batched together. */

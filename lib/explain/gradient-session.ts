@@ -23,17 +23,16 @@ export class GradientSession {
     private readonly runner: OnnxRunner,
     private readonly table: EmbeddingTable,
     private readonly meta: Metadata,
-    readonly heads: number,
     private readonly padId: number,
   ) {}
 
-  static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, heads: number, padId: number): Promise<GradientSession> {
+  static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, padId: number): Promise<GradientSession> {
     const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, BUILD_OPTIONS);
     const raw = await readFile(files.table);
     const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
     const data = meta.table.double ? new Float64Array(buffer) : new Float32Array(buffer);
     const table: EmbeddingTable = { name: meta.table.name, rows: meta.table.rows, hidden: meta.table.hidden, data };
-    return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model }), table, meta, heads, padId);
+    return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model }), table, meta, padId);
   }
 
   get hidden(): number {

@@ -50,16 +50,19 @@ function planFor(options: ExplainOptions): Plan {
       };
     }
     case "attention":
-      return { wants: "attention", points: single, scores: (_e, [r], t, b) => firstTokenAttention(r.lastAttention!, b.heads, t) };
+      return { wants: "attention", points: single, scores: (_e, [r], t) => firstTokenAttention(r.lastAttention!, headsOf(r, t), t) };
     case "scaled_attention":
       return {
         wants: "attention",
         points: single,
-        scores: (_e, [r], t, b, item) =>
-          (item.attentionRows === "all" ? scaledAllQueriesAttention : scaledFirstTokenAttention)(r.lastAttention!, r.gradLastAttention!, b.heads, t),
+        scores: (_e, [r], t, _b, item) =>
+          (item.attentionRows === "all" ? scaledAllQueriesAttention : scaledFirstTokenAttention)(r.lastAttention!, r.gradLastAttention!, headsOf(r, t), t),
       };
   }
 }
+
+/** Attention arrays are heads × tokens × tokens: the head count follows from their size. */
+const headsOf = (r: GradientResult, tokens: number) => r.lastAttention!.length / (tokens * tokens);
 
 /** One score per token for each item, by the method in `options`. */
 export async function tokenScores(items: readonly ExplainItem[], options: ExplainOptions, backend: GradientBackend): Promise<Float64Array[]> {

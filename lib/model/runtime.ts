@@ -117,7 +117,6 @@ export class ModelRuntime {
     const session = await this.gradientSession();
     return {
       hidden: session.hidden,
-      heads: session.heads,
       embeddingRows: (ids) => session.embeddingRows(ids),
       run: async (rows) => {
         // Rows wanting different outputs never share a batch: one submission per kind, results back in row order.
@@ -137,10 +136,8 @@ export class ModelRuntime {
 
   private gradientSession(): Promise<GradientSession> {
     if (!this.gradients) {
-      const { config } = this.folder;
-      const heads = Number(config.num_attention_heads ?? config.n_heads);
       const runner = { device: this.device, disableGpu: this.settings.disable_gpu, workers: 1, intraOpThreads: this.settings.intra_op_threads };
-      const opening = GradientSession.open(this.folder.onnxPath, this.options.cacheDir ?? DEFAULT_SETTINGS.cacheDir, runner, heads, this.padId).catch((err: Error) => {
+      const opening = GradientSession.open(this.folder.onnxPath, this.options.cacheDir ?? DEFAULT_SETTINGS.cacheDir, runner, this.padId).catch((err: Error) => {
         if (err instanceof UnsupportedOperatorError || err instanceof GradientGraphError) throw invalid(`explanations are not available for this model: ${err.message}`, "explain_kwargs");
         if (this.gradients === opening) this.gradients = undefined; // not the model's fault: try again next time
         throw err;

@@ -20,7 +20,6 @@ function analyticBackend() {
   const calls: GradientRow[][] = [];
   const backend: GradientBackend = {
     hidden: H,
-    heads: HEADS,
     embeddingRows: (ids) => Float32Array.from(ids.flatMap((id) => TABLE[id])),
     async run(rows) {
       calls.push([...rows]);
