@@ -94,3 +94,16 @@ test("noise: seeded streams repeat, samples differ, and the spread is scale × (
   const sd = Math.sqrt(deltas.reduce((x, y) => x + (y - mean) ** 2, 0) / deltas.length);
   assert.ok(Math.abs(mean) < 0.01 && Math.abs(sd - 0.2) < 0.01, `mean ${mean}, sd ${sd} (want 0, 0.2)`);
 });
+
+test("classification targets: each item's own argmax label; a one-output regression head explains its raw output", async () => {
+  const { sequenceClassification } = await import("../../lib/tasks/sequence-classification.ts");
+  const { withDefaults } = await import("../../lib/tasks/request.ts");
+  const { float32 } = await import("../../lib/tensor.ts");
+  const enc = pairEncoding();
+  const request = withDefaults({ input: [["who's", "unbelievable cats"], ["who's", "unbelievable cats"]] });
+  const targets = sequenceClassification.explainTargets!({ sequences: [enc, enc] }, [{ logits: float32([3], [0.1, 2, -1]) }, { logits: float32([3], [5, 2, -1]) }], request);
+  assert.deepEqual(targets.map((t) => Array.from(t.cotangents.logits)), [[0, 1, 0], [1, 0, 0]]);
+  const regression = sequenceClassification.explainTargets!({ sequences: [enc] }, [{ logits: float32([1], [-3.5]) }], withDefaults({ input: [["a", "b"]] }));
+  assert.deepEqual(Array.from(regression[0].cotangents.logits), [1], "d(raw output)/d(embeddings), whatever its sign");
+  assert.equal(targets[0].wordText(1, [5, 6, 7]), "unbelievable");
+});
