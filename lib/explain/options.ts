@@ -34,6 +34,9 @@ const RULES: Record<string, Rule> = {
   seed: integerIn(0, 2 ** 32 - 1),
 };
 
+/** Why a task without explanation targets refuses `explain_kwargs`. */
+export const NOT_EXPLAINABLE = "this task cannot be explained; explanations exist for sequence-classification and question-answering";
+
 export function checkExplainKwargs(kwargs: Record<string, unknown>): FieldProblem[] {
   if (Object.keys(kwargs).length === 0) return [];
   const problems: FieldProblem[] = [];

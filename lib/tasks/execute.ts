@@ -6,7 +6,7 @@ import { pipelineFor } from "./registry.ts";
 import { invalid } from "../errors.ts";
 import type { OutputOptions, Prepared, TaskPipeline } from "./types.ts";
 import type { NdArray } from "../tensor.ts";
-import { explainOptions } from "../explain/options.ts";
+import { explainOptions, NOT_EXPLAINABLE } from "../explain/options.ts";
 import { explainTargets } from "../explain/explain.ts";
 
 export interface StageTimings {
@@ -44,6 +44,6 @@ export async function executeTask(
 async function explain(pipeline: TaskPipeline, prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest, model: ModelRuntime) {
   const options = explainOptions(request.explain_kwargs);
   if (!options) return undefined;
-  if (!pipeline.explainTargets) throw invalid(`${pipeline.name} cannot be explained; explanations exist for sequence-classification and question-answering`, "explain_kwargs");
+  if (!pipeline.explainTargets) throw invalid(NOT_EXPLAINABLE, "explain_kwargs");
   return explainTargets(pipeline.explainTargets(prepared, items, request), options, await model.gradientBackend());
 }

@@ -17,7 +17,6 @@ import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { ModelRuntime } from "../model/runtime.ts";
 import type { PreprocessedInput, TaskRequest } from "./request.ts";
-import { checkExplainKwargs } from "../explain/options.ts";
 import { bestSpanTarget } from "../explain/qa-target.ts";
 import { itemWordText } from "../explain/words.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
@@ -41,7 +40,7 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
   name: "question-answering",
 
   check(request, model) {
-    const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model), ...checkExplainKwargs(request.explain_kwargs)];
+    const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)];
     for (const key of ["topk", "max_answer_len", "max_seq_len", "max_question_len"]) {
       const v = request.task_kwargs[key];
       if (Number.isInteger(v) && (v as number) < 1) problems.push({ field: `task_kwargs.${key}`, message: "must be ≥ 1" });

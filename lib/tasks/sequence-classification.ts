@@ -6,7 +6,6 @@ import { softmax, sigmoid, argmax } from "../math/softmax.ts";
 import { float32, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { renderOutputs } from "../encoding/arrays.ts";
-import { checkExplainKwargs } from "../explain/options.ts";
 import { itemWordText } from "../explain/words.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
 import type { TaskRequest } from "./request.ts";
@@ -16,7 +15,7 @@ const OPTIONS = { is_regression: "boolean" } as const;
 export const sequenceClassification: TaskPipeline<Prepared> = {
   name: "sequence-classification",
 
-  check: (request, model) => [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model), ...checkExplainKwargs(request.explain_kwargs)],
+  check: (request, model) => [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)],
 
   async prepare(request, model) {
     return { sequences: await tokenizeRequest(request, model, "longest_first") };

@@ -7,6 +7,7 @@ import { pipelineFor } from "../tasks/registry.ts";
 import { bodyShapeProblems } from "./body-schema.ts";
 import { textInputProblems, preprocessedProblems } from "./input-shape.ts";
 import { preprocessingProblems } from "./preprocessing-options.ts";
+import { checkExplainKwargs, NOT_EXPLAINABLE } from "../explain/options.ts";
 
 export function validateRequest(body: unknown, task: TaskName, model: ModelMeta): TaskRequest {
   const pipeline = pipelineFor(task);
@@ -39,13 +40,18 @@ function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): 
   return preprocessingProblems(request, task, model.maxLength);
 }
 
-/** The graph's input names, when the model's metadata carries them. */
+/** `explain_kwargs` (SPEC §7): only for tasks with explanation targets, only on text, with valid options. */
+function explainProblems(request: TaskRequest, explainable: boolean): FieldProblem[] {
+  if (Object.keys(request.explain_kwargs).length === 0) return [];
+  if (!explainable) return [{ field: "explain_kwargs", message: NOT_EXPLAINABLE }];
+  if (request.is_preprocessed) return [{ field: "explain_kwargs", message: "explanations score words of the text; send text, not is_preprocessed input" }];
+  return checkExplainKwargs(request.explain_kwargs);
+}
 
 /** Features other issues implement are refused clearly rather than ignored. */
 function featureProblems(request: TaskRequest, model: ModelMeta, explainable: boolean): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (Object.keys(request.explain_kwargs).length && !explainable) problems.push({ field: "explain_kwargs", message: "this task cannot be explained; explanations exist for sequence-classification and question-answering" });
-  else if (Object.keys(request.explain_kwargs).length && request.is_preprocessed) problems.push({ field: "explain_kwargs", message: "explanations score words of the text; send text, not is_preprocessed input" });
+  problems.push(...explainProblems(request, explainable));
   if (Object.keys(request.attack_kwargs).length) problems.push({ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" });
   const adapters = Array.isArray(request.adapter_name) ? request.adapter_name : request.adapter_name ? [request.adapter_name] : [];
   if (adapters.length && model.adapters.length === 0) problems.push({ field: "adapter_name", message: "this model has no adapters" });
