@@ -53,8 +53,6 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
     async handler(this: GatewayThis, ctx: HttpContext) {
       const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta);
-      // Whether the model can be differentiated is known only by building its gradient graph (once, cached).
-      if (Object.keys(request.explain_kwargs).length) await ctx.call(`${modelServiceName(model.meta.id)}.explainable`);
       const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue });
       this.metrics.tasks.noteSubmitted(model.meta.id);
       return { message: QUEUED_MESSAGE[task], task_id };

@@ -52,7 +52,6 @@ export function modelService({ runtime, backends, concurrency = 2 * runtime.sett
         async handler(ctx: Context<Record<string, unknown> & { task: TaskName }>) {
           const { task, ...body } = ctx.params;
           const request = validateRequest(body, task, metaOf(id, runtime));
-          if (Object.keys(request.explain_kwargs).length) await runtime.gradientBackend();
           return ctx.call("scheduler.submit", { model: id, task, request, maxQueue: runtime.settings.max_queue });
         },
       },

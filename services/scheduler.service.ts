@@ -34,6 +34,9 @@ export function schedulerService(backends: Backends): ServiceSchema {
       submit: {
         async handler(ctx: Context<SubmitParams>) {
           const { model, task, request, owner, maxQueue } = ctx.params;
+          // Whether a model can be differentiated is known only by building its gradient graph
+          // (once, cached); a replica answers, so a model without gradient rules is a 422 here.
+          if (Object.keys(request.explain_kwargs).length) await ctx.call(`${modelServiceName(model)}.explainable`);
           if (maxQueue !== undefined) {
             const depth = await storeCall(() => backends.queue.depth(model));
             if (depth >= maxQueue) throw overloaded(`model ${model} has ${depth} tasks queued (limit ${maxQueue}); retry later`);
