@@ -3,11 +3,10 @@
  * thread into the disk cache, run by its own ONNX Runtime worker. `runRows` is the batch-first
  * backend call: rows of any lengths in, one cropped record per row out.
  */
-import { readFile } from "node:fs/promises";
 import { OnnxRunner, RunnerOptions } from "../onnx/runner.ts";
 import { buildGradientModelOffThread } from "../onnx/gradients/build-off-thread.ts";
 import { embeddingRows, cotangentInputName, attentionOutput, attentionGradOutput, GRAD_INPUTS_EMBEDS, INPUTS_EMBEDS, type EmbeddingTable } from "../onnx/gradients/gradient-model.ts";
-import type { Metadata } from "../onnx/gradients/cache.ts";
+import { readEntryTable, type Metadata } from "../onnx/gradients/cache.ts";
 import { buildFeeds } from "../batching/pad.ts";
 import { NdArray, ndarray, row, cropAxes } from "../tensor.ts";
 import type { GradientRow, GradientResult } from "./gradient-backend.ts";
@@ -28,10 +27,7 @@ export class GradientSession {
 
   static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, padId: number): Promise<GradientSession> {
     const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, BUILD_OPTIONS);
-    const raw = await readFile(files.table);
-    const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-    const data = meta.table.double ? new Float64Array(buffer) : new Float32Array(buffer);
-    const table: EmbeddingTable = { name: meta.table.name, rows: meta.table.rows, hidden: meta.table.hidden, data };
+    const table = await readEntryTable(files.table, meta);
     return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model }), table, meta, padId);
   }
 

@@ -19,7 +19,7 @@ import {
 import {
   buildGradientModel, embeddingRows, UnsupportedOperatorError, GRAD_INPUTS_EMBEDS, attentionGradOutput, type GradientModel,
 } from "../../lib/onnx/gradients/gradient-model.ts";
-import { GradientModelCache } from "../../lib/onnx/gradients/cache.ts";
+import { GradientModelCache, cacheKey, entryFiles, readEntryTable } from "../../lib/onnx/gradients/cache.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 import {
   assertClose, assertGoldenModel, loadGradientGolden, loadTorchExportGolden, TORCH_EXPORT_MODEL, type GoldenTensor,
@@ -219,6 +219,19 @@ test("the cache builds once per model and reloads the built model and embedding 
     assert.deepEqual(Buffer.from(reloaded.bytes), Buffer.from(built.bytes));
     assert.deepEqual(Array.from(reloaded.embeddingTable.data), Array.from(built.embeddingTable.data));
     assert.deepEqual({ ...reloaded, bytes: 0, embeddingTable: 0 }, { ...built, bytes: 0, embeddingTable: 0 });
+    // ensureOnDisk: the same key as the entry written above, found without rebuilding or rewriting it
+    const { readFile: read, stat } = await import("node:fs/promises");
+    const bytes = await read(path);
+    const metaFile = entryFiles(dir, cacheKey(bytes, {})).meta;
+    const before = (await stat(metaFile)).mtimeMs;
+    assert.equal(await new GradientModelCache(dir).ensureOnDisk(bytes), cacheKey(bytes, {}));
+    assert.equal((await stat(metaFile)).mtimeMs, before, "an existing entry is not rewritten");
+    const fresh = await mkdtemp(join(tmpdir(), "gradient-cache-"));
+    const key = await new GradientModelCache(fresh).ensureOnDisk(bytes, { attentions: "last" });
+    const meta = JSON.parse(await read(entryFiles(fresh, key).meta, "utf8"));
+    const table = await readEntryTable(entryFiles(fresh, key).table, meta);
+    assert.deepEqual(Array.from(table.data), Array.from(built.embeddingTable.data), "a missing entry is built and its table reads back");
+    await rm(fresh, { recursive: true, force: true });
     const lastOnly = await first.forFile(path, { attentions: "last" });
     assert.deepEqual(lastOnly.outputs, ["logits", GRAD_INPUTS_EMBEDS, "attentions.1", "grad_attentions.1"], "other options are another entry");
     const cotangents = { logits: oneHot([2, 3], [1, 2]) };

@@ -1,7 +1,7 @@
 /** Worker thread entry: builds (or finds on disk) one model's gradient model, so the main thread never blocks on it. */
 import { parentPort, workerData } from "node:worker_threads";
 import { readFile } from "node:fs/promises";
-import { GradientModelCache, cacheKey } from "./cache.ts";
+import { GradientModelCache } from "./cache.ts";
 import { UnsupportedOperatorError } from "./errors.ts";
 import type { GradientModelOptions } from "./gradient-model.ts";
 
@@ -18,9 +18,8 @@ if (!port) throw new Error("build-worker must run in a worker thread");
 const { modelPath, cacheDir, options } = workerData as BuildRequest;
 
 try {
-  const bytes = await readFile(modelPath);
-  await new GradientModelCache(cacheDir).forBytes(bytes, options);
-  port.postMessage({ kind: "built", key: cacheKey(bytes, options) } satisfies BuildReply);
+  const key = await new GradientModelCache(cacheDir).ensureOnDisk(await readFile(modelPath), options);
+  port.postMessage({ kind: "built", key } satisfies BuildReply);
 } catch (err) {
   const op = err instanceof UnsupportedOperatorError ? { opType: err.opType, nodeName: err.nodeName } : {};
   port.postMessage({ kind: "failed", message: (err as Error).message, ...op } satisfies BuildReply);

@@ -5,9 +5,9 @@
  * decodes the original model.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { buildGradientModel, type GradientModel, type GradientModelOptions } from "./gradient-model.ts";
+import { buildGradientModel, type EmbeddingTable, type GradientModel, type GradientModelOptions } from "./gradient-model.ts";
 
 /** Bump when the builder's output changes, so stale disk entries are rebuilt. */
 const FORMAT = "v1";
@@ -35,6 +35,18 @@ export class GradientModelCache {
     return entry;
   }
 
+  /**
+   * Makes sure the disk entry exists and returns its key, without loading an existing entry
+   * (for a builder whose caller reads the files itself).
+   */
+  async ensureOnDisk(modelBytes: Uint8Array, options: GradientModelOptions = {}): Promise<string> {
+    if (!this.dir) throw new Error("ensureOnDisk needs a cache directory");
+    const key = cacheKey(modelBytes, options);
+    const present = await access(entryFiles(this.dir, key).meta).then(() => true, () => false);
+    if (!present) await writeEntry(this.dir, key, await buildGradientModel(modelBytes, options));
+    return key;
+  }
+
   private async loadOrBuild(key: string, modelBytes: Uint8Array, options: GradientModelOptions): Promise<GradientModel> {
     if (this.dir) {
       const cached = await readEntry(this.dir, key).catch(() => undefined);
@@ -58,12 +70,18 @@ export const entryFiles = (dir: string, key: string) => ({ model: join(dir, `${k
 async function readEntry(dir: string, key: string): Promise<GradientModel> {
   const f = entryFiles(dir, key);
   const meta = JSON.parse(await readFile(f.meta, "utf8")) as Metadata;
-  const [bytes, raw] = await Promise.all([readFile(f.model), readFile(f.table)]);
+  const [bytes, embeddingTable] = await Promise.all([readFile(f.model), readEntryTable(f.table, meta)]);
+  const { table: _table, ...rest } = meta;
+  return { ...rest, bytes: new Uint8Array(bytes), embeddingTable };
+}
+
+/** The embedding table stored beside an entry, checked against its metadata. */
+export async function readEntryTable(path: string, meta: Metadata): Promise<EmbeddingTable> {
+  const raw = await readFile(path);
   const buffer = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
   const data = meta.table.double ? new Float64Array(buffer) : new Float32Array(buffer);
-  if (data.length !== meta.table.rows * meta.table.hidden) throw new Error(`cache entry ${key}: embedding table has the wrong size`);
-  const { table, ...rest } = meta;
-  return { ...rest, bytes: new Uint8Array(bytes), embeddingTable: { name: table.name, rows: table.rows, hidden: table.hidden, data } };
+  if (data.length !== meta.table.rows * meta.table.hidden) throw new Error(`gradient cache ${path}: embedding table has the wrong size`);
+  return { name: meta.table.name, rows: meta.table.rows, hidden: meta.table.hidden, data };
 }
 
 /** Writes the entry's files under temporary names and renames them, metadata last: a reader sees all or nothing. */
