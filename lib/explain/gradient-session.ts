@@ -28,7 +28,7 @@ export class GradientSession {
   static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, padId: number): Promise<GradientSession> {
     const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, BUILD_OPTIONS);
     const table = await readEntryTable(files.table, meta);
-    return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model }), table, meta, padId);
+    return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model, extraOutputs: false }), table, meta, padId);
   }
 
   get hidden(): number {

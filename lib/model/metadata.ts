@@ -27,6 +27,7 @@ export function metaOf(id: string, runtime: ModelRuntime): ModelMeta {
     embeddingModes: runtime.capabilities.embeddingModes,
     maxLength: runtime.folder.maxLength,
     outputNames: runtime.outputNames,
+    extraOutputsUnavailable: runtime.extraOutputsUnavailable,
     maxInput: runtime.settings.max_input,
     maxQueue: runtime.settings.max_queue,
     vocabSize: runtime.tokenizer.vocabSize,

@@ -83,6 +83,11 @@ export class ModelRuntime {
     return this.runner.warning;
   }
 
+  /** Why attentions/hidden states cannot be offered for this model, when they cannot. */
+  get extraOutputsUnavailable(): string | undefined {
+    return this.runner.extraOutputsUnavailable;
+  }
+
   get outputNames(): string[] {
     return this.runner.outputNames;
   }

@@ -4,7 +4,7 @@
  */
 import { Worker } from "node:worker_threads";
 import type { NdArray } from "../tensor.ts";
-import type { IoInfo } from "./session.ts";
+import type { IoInfo, SessionSettings } from "./session.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 import { Device, executionProviders } from "./device.ts";
 
@@ -14,6 +14,8 @@ export interface RunnerOptions {
   disableGpu: boolean;
   workers: number;
   intraOpThreads: number;
+  /** Offer attentions/hidden states by graph surgery (default true; a derived graph skips the analysis). */
+  extraOutputs?: boolean;
 }
 
 export interface RunResult {
@@ -84,10 +86,10 @@ export class OnnxRunner {
   }
 
   private spawn(): Promise<void> {
-    const { modelPath, device, disableGpu, intraOpThreads } = this.options;
+    const { modelPath, device, disableGpu, intraOpThreads, extraOutputs } = this.options;
     const worker = new Worker(workerBootstrap(new URL("./session-worker.ts", import.meta.url)), {
       eval: true,
-      workerData: { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads },
+      workerData: { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs } satisfies SessionSettings,
     });
     const entry: PoolWorker = { worker, busy: 0, pending: new Map() };
     return new Promise<void>((resolve, reject) => {

@@ -16,7 +16,10 @@ if (!port) throw new Error("session-worker must run in a worker thread");
 const settings = workerData as SessionSettings;
 const loading: Promise<LoadedSession> = openSession(settings);
 /** Surgery analysis never fails the load: a graph it cannot read just has no extra outputs. */
-const planning: Promise<ExtraOutputsPlan> = planExtraOutputs(settings.modelPath).catch((err: Error) => ({ outputs: [], unavailable: `the graph could not be analysed (${err.message})` }));
+const planning: Promise<ExtraOutputsPlan> =
+  settings.extraOutputs === false
+    ? Promise.resolve({ outputs: [], unavailable: "not offered for this graph" })
+    : planExtraOutputs(settings.modelPath).catch((err: Error) => ({ outputs: [], unavailable: `the graph could not be analysed (${err.message})` }));
 let extended: Promise<LoadedSession> | undefined;
 
 Promise.all([loading, planning]).then(

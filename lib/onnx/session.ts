@@ -10,6 +10,8 @@ export interface SessionSettings {
   modelPath: string;
   providers: ProviderConfig[];
   intraOpThreads: number;
+  /** Whether to plan attention/hidden-state outputs by graph surgery (not for derived graphs). */
+  extraOutputs?: boolean;
 }
 
 export interface IoInfo {

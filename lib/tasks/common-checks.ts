@@ -14,7 +14,8 @@ export function checkModelKwargs(request: TaskRequest, model: ModelFacts): Field
     if (prefix === undefined && key !== "average_adapters") problems.push({ field, message: `unknown option; known: ${[...Object.keys(EXTRA_OUTPUTS), "average_adapters"].join(", ")}` });
     else if (typeof value !== "boolean") problems.push({ field, message: "must be a boolean" });
     else if (prefix && value && !model.outputNames.some((n) => n.startsWith(prefix))) {
-      problems.push({ field, message: `this model's ONNX export has no ${prefix} outputs, and its graph structure was not recognised for adding them (post-LayerNorm encoders with a Softmax per attention layer are)` });
+      const reason = model.extraOutputsUnavailable ?? "its graph structure was not recognised";
+      problems.push({ field, message: `this model's ONNX export has no ${prefix} outputs and none can be added: ${reason} (post-LayerNorm encoders with a Softmax per attention layer are supported)` });
     }
   }
   return problems;

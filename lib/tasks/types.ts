@@ -13,6 +13,8 @@ export interface ModelFacts {
   embeddingModes: readonly string[];
   maxLength: number;
   outputNames: readonly string[];
+  /** Why the graph cannot offer attentions/hidden states, when it cannot. */
+  extraOutputsUnavailable?: string;
 }
 
 export interface OutputOptions {

@@ -148,6 +148,7 @@ test("422 when the graph is not recognised, and for options the forward pass doe
     assert.equal(r.status, 422, JSON.stringify(r.body));
     assert.equal(r.body.error.details[0].field, `model_kwargs.${key}`);
     assert.match(r.body.error.message, /structure was not recognised/);
+    assert.match(r.body.error.message, /no attention Softmax feeding a MatMul was found/, "the 422 quotes why surgery could not add them");
   }
   const ok = await run("/no-softmax/embedding", { input: ["x"] });
   assert.equal(decodeNpy(ok.model_outputs.embeddings).shape[1], 32, "the unrecognised model still serves plain requests");
