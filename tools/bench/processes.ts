@@ -79,12 +79,12 @@ export interface ServerModel {
   settings: Record<string, number>;
 }
 
-/** The embedded server (all roles in one process, in-memory store) serving `models`. */
-export async function startServer(models: ServerModel[], extraArgs: string[] = []): Promise<Running> {
+/** The embedded server (all roles in one process, in-memory store) serving `models`; `nodeArgs` go to node itself (e.g. --cpu-prof). */
+export async function startServer(models: ServerModel[], extraArgs: string[] = [], nodeArgs: string[] = []): Promise<Running> {
   const file = join(await mkdtemp(join(tmpdir(), "square-bench-")), "models.json");
   await writeFile(file, JSON.stringify({ models: models.map((m) => ({ id: m.id, path: m.path, ...m.settings })) }, null, 2));
   const port = await freePort();
-  const child = spawn(process.execPath, [resolve("bin/square-inference.js"), "serve", "--port", String(port), "--models", file, "--log-level", "warn", ...extraArgs], {
+  const child = spawn(process.execPath, [...nodeArgs, resolve("bin/square-inference.js"), "serve", "--port", String(port), "--models", file, "--log-level", "warn", ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const running = track("server", child, port);
