@@ -47,12 +47,19 @@ export class Batcher<In, Out> {
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  /** `settings` is read at every decision, so a live `update` (batch_size) applies at once. */
-  constructor(private readonly run: RunBatch<In, Out>, private readonly settings: () => BatcherSettings) {}
+  /**
+   * `settings` is read at every decision, so a live `update` (batch_size) applies at once.
+   * `clock` (milliseconds) is replaceable so tests can drive waiting without real time.
+   */
+  constructor(
+    private readonly run: RunBatch<In, Out>,
+    private readonly settings: () => BatcherSettings,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
 
   /** Items with different `key`s never share a batch. Resolves with every item's output, in order. */
   submit(items: readonly { input: In; length: number }[], key: string, priority: Priority = "interactive"): Promise<Batched<Out>[]> {
-    const arrivedAt = performance.now();
+    const arrivedAt = this.clock();
     const results = items.map(
       ({ input, length }) =>
         new Promise<Batched<Out>>((resolve, reject) => this.waiting.push({ input, length, key, priority, seq: this.seq++, arrivedAt, resolve, reject })),
@@ -74,7 +81,7 @@ export class Batcher<In, Out> {
     this.timer = undefined;
     const settings = this.settings();
     while (this.waiting.length > 0 && this.running <= settings.parallel) {
-      const now = performance.now();
+      const now = this.clock();
       const { batch, full } = selectBatch(this.waiting, now, settings);
       const workerFree = this.running < settings.parallel;
       const waited = now - batch[0].arrivedAt;
@@ -92,7 +99,7 @@ export class Batcher<In, Out> {
     const taken = new Set(batch);
     this.waiting = this.waiting.filter((w) => !taken.has(w));
     this.running++;
-    const startedAt = performance.now();
+    const startedAt = this.clock();
     const longest = Math.max(...batch.map((b) => b.length));
     Object.assign(this.stats, {
       batches: this.stats.batches + 1,

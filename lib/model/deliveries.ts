@@ -1,7 +1,8 @@
 /**
  * What a model actor does with one queue delivery: run the task, write the result (or the
  * failure) to the task store, and only then let the queue acknowledge. Client mistakes fail at
- * once; other errors are retried until `maxAttempts`.
+ * once; other errors are retried until `maxAttempts`. A task whose deliveries killed their
+ * process twice is not run a third time (SPEC §12): it fails naming the cause.
  */
 import type { Delivery } from "../queue/work-queue.ts";
 import type { TaskStore, TaskRecord } from "../store/task-store.ts";
@@ -10,6 +11,11 @@ import { executeTask } from "../tasks/execute.ts";
 import { httpStatusOf } from "../errors.ts";
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
+/** Process deaths while running a task after which it is given up (SPEC §12: "after its second crash"). */
+export const MAX_CRASHES = 2;
+
+export const CRASHED_MESSAGE =
+  `this task crashed the model worker ${MAX_CRASHES} times (the replica process died while running it, the second time with nothing else running); it is not retried again`;
 
 export interface DeliveryOutcome {
   taskId: string;
@@ -17,18 +23,23 @@ export interface DeliveryOutcome {
 }
 
 export async function handleDelivery(
-  { entry, attempt }: Delivery,
+  { entry, attempt, crashes }: Delivery,
   runtime: ModelRuntime,
   store: TaskStore,
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<DeliveryOutcome> {
   const started = Date.now();
   const queue_ms = started - entry.enqueuedAt;
+  if (crashes >= MAX_CRASHES) {
+    await store.fail(entry.taskId, { type: "worker_crashed", message: CRASHED_MESSAGE }, { queue_ms });
+    return { taskId: entry.taskId, state: "failed" };
+  }
   if (attempt > maxAttempts) {
     await store.fail(entry.taskId, { type: "internal", message: `gave up after ${maxAttempts} attempts` }, { queue_ms });
     return { taskId: entry.taskId, state: "failed" };
   }
   await store.markRunning(entry.taskId, attempt);
+  abortIfInjected(entry);
   try {
     const { result, timings } = await executeTask(entry.task, entry.request, runtime);
     const all = { queue_ms, ...timings, total_ms: Date.now() - entry.enqueuedAt };
@@ -42,4 +53,14 @@ export async function handleDelivery(
     await store.fail(entry.taskId, { type: clientMistake ? String(e.type ?? "invalid_request") : "internal", message }, { queue_ms });
     return { taskId: entry.taskId, state: "failed" };
   }
+}
+
+/**
+ * Fault injection for the crash tests (a failpoint, off unless the variable is set): a task
+ * whose input contains the text in SQUARE_FAULT_ABORT_ON aborts the process the way a native
+ * panic does, so the poison-task path is tested against a real process death.
+ */
+function abortIfInjected(entry: Delivery["entry"]): void {
+  const marker = process.env.SQUARE_FAULT_ABORT_ON;
+  if (marker && JSON.stringify(entry.request.input).includes(marker)) process.abort();
 }

@@ -1,4 +1,7 @@
-/** In-process WorkQueue: a FIFO per model; consumers take entries when they have room. */
+/**
+ * In-process WorkQueue: a FIFO per model; consumers take entries when they have room. Its
+ * entries die with the process, so a delivery here never follows a crash (crashes is 0).
+ */
 import type { ConsumeOptions, Consumer, Delivery, DeliveryHandler, QueueEntry, WorkQueue } from "./work-queue.ts";
 
 interface ModelQueue {
@@ -11,7 +14,7 @@ export class MemoryWorkQueue implements WorkQueue {
   private readonly queues = new Map<string, ModelQueue>();
 
   async enqueue(entry: QueueEntry): Promise<void> {
-    this.push({ entry, attempt: 1 });
+    this.push({ entry, attempt: 1, crashes: 0 });
   }
 
   async depth(model: string): Promise<number> {
@@ -28,7 +31,7 @@ export class MemoryWorkQueue implements WorkQueue {
         const delivery = q.waiting.shift() as Delivery;
         q.inFlight++;
         const run = handler(delivery)
-          .catch(() => this.push({ entry: delivery.entry, attempt: delivery.attempt + 1 }))
+          .catch(() => this.push({ entry: delivery.entry, attempt: delivery.attempt + 1, crashes: 0 }))
           .finally(() => {
             q.inFlight--;
             inFlight.delete(run);

@@ -4,9 +4,15 @@
  * until the handler resolves (XACK + XDEL). While a delivery runs, its consumer keeps resetting
  * the entry's idle time; an entry idle longer than `visibilityMs` (its replica died or hung) is
  * claimed by another replica. A handler that throws leaves its entry pending for such a claim.
+ *
+ * Crashes (SPEC §12): per entry, Redis counts deliveries started (`attempts`) and deliveries
+ * whose handler threw (`failures`); the difference is how many times a process died running it.
+ * Such a suspect waits at the process's quarantine gate and runs with nothing else in flight
+ * in the process, so a second crash takes no other task with it.
  */
 import { Redis } from "ioredis";
 import type { ConsumeOptions, Consumer, DeliveryHandler, QueueEntry, WorkQueue } from "./work-queue.ts";
+import { Quarantine } from "./quarantine.ts";
 
 const GROUP = "replicas";
 
@@ -21,6 +27,8 @@ type StreamEntry = [id: string, fields: string[]];
 
 export class RedisWorkQueue implements WorkQueue {
   private readonly readers = new Set<Redis>();
+  /** One gate for every consumer of this process: a crash takes all of them down. */
+  readonly quarantine = new Quarantine();
   /** Told about errors the consumer loop recovers from (for logging). */
   onError?: (err: Error) => void;
 
@@ -32,6 +40,13 @@ export class RedisWorkQueue implements WorkQueue {
 
   streamKey = (model: string): string => `${this.prefix}queue:${model}`;
   private attemptsKey = (model: string): string => `${this.prefix}attempts:${model}`;
+  private failuresKey = (model: string): string => `${this.prefix}failures:${model}`;
+
+  /** Deliveries of an entry that started and neither finished nor threw: their process died. */
+  private async crashesOf(model: string, id: string): Promise<number> {
+    const [attempts, failures] = await Promise.all([this.redis.hget(this.attemptsKey(model), id), this.redis.hget(this.failuresKey(model), id)]);
+    return Math.max(0, Number(attempts ?? 0) - Number(failures ?? 0));
+  }
 
   async enqueue(entry: QueueEntry): Promise<void> {
     await this.redis.xadd(this.streamKey(entry.model), "*", "entry", JSON.stringify(entry));
@@ -50,23 +65,53 @@ export class RedisWorkQueue implements WorkQueue {
     let stopped = false;
     let slotFreed: () => void = () => {};
 
-    const deliver = ([id, fields]: StreamEntry) => {
+    /** Entries read but not yet running (waiting at the quarantine gate): renewed like running ones. */
+    const held = new Set<string>();
+
+    const deliver = async ([id, fields]: StreamEntry) => {
+      let release: () => void;
+      let crashes: number;
+      try {
+        crashes = await this.crashesOf(model, id);
+        release = await (crashes > 0 ? this.quarantine.enterAlone() : this.quarantine.enterShared());
+      } finally {
+        held.delete(id);
+      }
       const run = (async () => {
         const attempt = await this.redis.hincrby(this.attemptsKey(model), id, 1);
         const entry = JSON.parse(fields[fields.indexOf("entry") + 1]) as QueueEntry;
-        await handler({ entry, attempt });
-        await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id).exec();
+        try {
+          await handler({ entry, attempt, crashes });
+        } catch (err) {
+          await this.redis.hincrby(this.failuresKey(model), id, 1);
+          throw err;
+        }
+        await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id).hdel(this.failuresKey(model), id).exec();
       })()
         .catch(() => undefined) // left pending: claimed again after the visibility timeout
         .finally(() => {
+          release();
           inFlight.delete(id);
           slotFreed();
         });
       inFlight.set(id, run);
+      // A suspect runs with nothing else in flight: take no more work until it settles.
+      if (crashes > 0) await run;
+    };
+
+    /** Delivers entries in order; each is held (kept claimed) from the moment it is read. */
+    const deliverAll = async (entries: StreamEntry[]) => {
+      const fresh = entries.filter(([id]) => !inFlight.has(id) && !held.has(id));
+      for (const [id] of fresh) held.add(id);
+      try {
+        for (const e of fresh) await deliver(e);
+      } finally {
+        for (const [id] of fresh) held.delete(id); // on an error the rest go back to the claimable pool
+      }
     };
 
     const keepAlive = setInterval(() => {
-      const ids = [...inFlight.keys()];
+      const ids = [...inFlight.keys(), ...held];
       if (ids.length) void this.redis.xclaim(key, GROUP, consumerName, 0, ...ids, "JUSTID").catch(() => undefined);
     }, Math.max(100, this.options.visibilityMs / 3));
 
@@ -86,12 +131,12 @@ export class RedisWorkQueue implements WorkQueue {
         const claimed = (await this.redis.xautoclaim(key, GROUP, consumerName, this.options.visibilityMs, "0-0", "COUNT", room)) as [string, StreamEntry[]];
         const reclaimed = claimed[1].filter((e) => e && e[1]);
         if (reclaimed.length) {
-          reclaimed.forEach(deliver);
+          await deliverAll(reclaimed);
           continue;
         }
         const read = (await reader.xreadgroup("GROUP", GROUP, consumerName, "COUNT", room, "BLOCK", this.options.blockMs, "STREAMS", key, ">")) as [string, StreamEntry[]][] | null;
         if (stopped) break; // entries read after stop stay pending for another replica
-        for (const [, entries] of read ?? []) entries.forEach(deliver);
+        for (const [, entries] of read ?? []) await deliverAll(entries);
       }
     };
 

@@ -18,6 +18,11 @@ export interface Delivery {
   entry: QueueEntry;
   /** 1 on first delivery, then 2, 3, ... */
   attempt: number;
+  /**
+   * Earlier deliveries that never settled: their process died (or hung past the visibility
+   * timeout) while running this entry. A delivery with crashes > 0 runs alone in its process.
+   */
+  crashes: number;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;

@@ -2,6 +2,7 @@
 import { spawn, ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { TEST_NATS_URL, TEST_REDIS_URL } from "./services.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/square-inference.js", import.meta.url));
 
@@ -26,8 +27,8 @@ export function clusterEnv(extra: Record<string, string> = {}): Record<string, s
   return {
     MOLECULER_NAMESPACE: `square-test-${run}`,
     SQUARE_KEY_PREFIX: `square-test:${run}:`,
-    TRANSPORTER: process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222",
-    REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
+    TRANSPORTER: TEST_NATS_URL,
+    REDIS_URL: TEST_REDIS_URL,
     LOG_LEVEL: "info",
     ...extra,
   };
@@ -95,7 +96,7 @@ export async function startServer(name: string, args: string[], env: Record<stri
 export async function killAll(): Promise<void> {
   await Promise.all([...all].map((p) => p.kill("SIGKILL")));
   const { Redis } = await import("ioredis");
-  const redis = new Redis(process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379", { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
     for (const prefix of prefixes) {

@@ -87,17 +87,24 @@ test("batcher: one task's items spread over several batches come back whole and 
   assert.deepEqual((await big).map((r) => r.value), [18, 2, 14, 6, 10]);
 });
 
-test("batcher: with a worker free, a partial batch waits at most maxWaitMs for company", async () => {
+test("batcher: with a worker free, a partial batch waits at most maxWaitMs for company", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let now = 0;
+  const advance = (ms: number) => {
+    now += ms;
+    t.mock.timers.tick(ms);
+  };
   const model = fakeModel();
-  const batcher = new Batcher(model.run, settings({ parallel: 2, maxWaitMs: 30 }));
+  const batcher = new Batcher(model.run, settings({ parallel: 2, maxWaitMs: 30 }), () => now);
   const a = batcher.submit(items(1), "");
   const b = batcher.submit(items(2), "");
   assert.equal(model.runs.length, 1);
+  advance(10);
   const c = batcher.submit(items(3), "");
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(model.runs.length, 1, "still waiting for company");
-  await new Promise((r) => setTimeout(r, 40));
-  assert.deepEqual(model.runs[1]?.inputs, [2, 3], "after the wait the free worker takes what is there");
+  advance(19);
+  assert.equal(model.runs.length, 1, "29 ms after the first waiting item: still waiting for company");
+  advance(1);
+  assert.deepEqual(model.runs[1]?.inputs, [2, 3], "at 30 ms the free worker takes what is there");
   model.runs.forEach((r) => r.release());
   await Promise.all([a, b, c]);
 });

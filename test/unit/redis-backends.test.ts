@@ -7,13 +7,13 @@ import { RedisTaskStore } from "../../lib/store/redis-store.ts";
 import { RedisWorkQueue } from "../../lib/queue/redis-queue.ts";
 import { withDefaults } from "../../lib/tasks/request.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";
+import { TEST_REDIS_URL } from "../helpers/services.ts";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `square-test:${randomUUID()}:`;
 let redis: Redis;
 
 before(async () => {
-  redis = new Redis(REDIS_URL);
+  redis = new Redis(TEST_REDIS_URL);
 });
 after(async () => {
   const keys = await redis.keys(`${prefix}*`);
@@ -94,12 +94,14 @@ test("redis queue: an entry whose consumer died is claimed by another after the 
 
 test("redis queue: a running delivery is kept alive past the visibility timeout, not stolen", async () => {
   const model = "m/slow";
-  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 200, blockMs: 50 });
+  // The run lasts three visibility timeouts; the keep-alive renews every third of one, so only
+  // an event loop stalled for a whole second could let the thief in.
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 1500, blockMs: 50 });
   const deliveries: string[] = [];
   const both = new Promise<void>((resolve) => {
     const slow = queue.consume(model, "slow", async ({ entry: e }) => {
       deliveries.push(`slow:${e.taskId}`);
-      await new Promise((r) => setTimeout(r, 700));
+      await new Promise((r) => setTimeout(r, 4500));
       void slow.stop().then(resolve);
     }, { concurrency: 1 });
   });
