@@ -2,6 +2,7 @@
 # Makes sure the services the tests use answer on 127.0.0.1: Redis (6379) and NATS with
 # JetStream (4222). Installs Debian's packages when missing, then starts what is not running.
 # Also installs numpy for Debian's python3 (the .npy test reads our arrays back with numpy.load).
+# Every step fails the run when it cannot do its job (set -e): nothing is skipped quietly.
 set -euo pipefail
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -30,7 +31,9 @@ if ! answers 4222; then
   wait_for 4222
 fi
 
-if [ -x /usr/bin/python3 ] && ! /usr/bin/python3 -c "import numpy" 2>/dev/null; then
-  apt_install python3-numpy || echo "ensure-services: python3-numpy could not be installed; the numpy.load check will use another python3" >&2
+# The .npy test reads our arrays back with numpy: a missing numpy fails the run here, loudly.
+if ! /usr/bin/python3 -c "import numpy" 2>/dev/null; then
+  apt_install python3 python3-numpy
+  /usr/bin/python3 -c "import numpy" || { echo "ensure-services: numpy is still missing for /usr/bin/python3" >&2; exit 1; }
 fi
 echo "ensure-services: redis 127.0.0.1:6379 and nats 127.0.0.1:4222 answer"
