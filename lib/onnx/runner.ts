@@ -2,7 +2,8 @@
  * Main-thread handle to ONNX Runtime sessions living in worker threads, so the broker's event
  * loop never blocks on inference. A pool of `workers` sessions; each run goes to the least busy.
  */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "./worker-threads.ts";
 import type { NdArray } from "../tensor.ts";
 import type { IoInfo, SessionSettings } from "./session.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
@@ -34,15 +35,18 @@ interface PoolWorker {
   pending: Map<number, Pending>;
 }
 
-/**
- * Workers run TypeScript through tsx. On Node 20 a worker's entry module is resolved before any
- * `--import` hooks apply, so a small JavaScript bootstrap registers tsx and then imports the entry.
- */
-export function workerBootstrap(entry: URL): string {
-  const api = JSON.stringify(import.meta.resolve("tsx/esm/api"));
-  return `import(${api}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
+/** A run whose worker thread died (uncaught error, exit) before answering; the worker is replaced. */
+export class WorkerDiedError extends Error {
+  readonly name = "WorkerDiedError";
 }
 
+/** Wait before replacing a worker that died again soon after starting (a worker that always dies must not spin). */
+const RESPAWN_BACKOFF_MS = 1000;
+
+/**
+ * The pool is supervised: a worker that errors or exits has its pending runs rejected with
+ * WorkerDiedError and is replaced; runs arriving while no worker is ready wait for one.
+ */
 export class OnnxRunner {
   inputs: IoInfo[] = [];
   outputs: IoInfo[] = [];
@@ -50,26 +54,40 @@ export class OnnxRunner {
   warning?: string;
   /** Why `outputs` has no attentions/hidden_states, when it has none. */
   extraOutputsUnavailable?: string;
+  /** Workers replaced after dying (for stats and tests). */
+  replacedWorkers = 0;
   private pool: PoolWorker[] = [];
   private nextId = 1;
+  private closed = false;
+  private waitingForWorker: (() => void)[] = [];
 
   private constructor(private readonly options: RunnerOptions) {}
 
   static async open(options: RunnerOptions): Promise<OnnxRunner> {
     const runner = new OnnxRunner(options);
-    await Promise.all(Array.from({ length: Math.max(1, options.workers) }, () => runner.spawn()));
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, options.workers) }, () => runner.spawn()));
+    } catch (err) {
+      await runner.close();
+      throw err;
+    }
     return runner;
-  }
-
-  get inputNames(): string[] {
-    return this.inputs.map((i) => i.name);
   }
 
   get outputNames(): string[] {
     return this.outputs.map((o) => o.name);
   }
 
-  run(feeds: Record<string, NdArray>, outputNames?: string[]): Promise<RunResult> {
+  /** The live worker threads (tests kill one to check supervision). */
+  get threads(): Worker[] {
+    return this.pool.map((p) => p.worker);
+  }
+
+  async run(feeds: Record<string, NdArray>, outputNames?: string[]): Promise<RunResult> {
+    while (this.pool.length === 0) {
+      if (this.closed) throw new WorkerDiedError("the model's sessions are closed");
+      await new Promise<void>((resolve) => this.waitingForWorker.push(resolve));
+    }
     const target = this.pool.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
     target.busy++;
@@ -81,24 +99,39 @@ export class OnnxRunner {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.pool.map((p) => p.worker.terminate()));
+    this.closed = true;
+    const pool = this.pool;
     this.pool = [];
+    this.wakeWaiting();
+    await Promise.all(pool.map((p) => p.worker.terminate()));
   }
 
   private spawn(): Promise<void> {
     const { modelPath, device, disableGpu, intraOpThreads, extraOutputs } = this.options;
-    const worker = new Worker(workerBootstrap(new URL("./session-worker.ts", import.meta.url)), {
-      eval: true,
-      workerData: { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs } satisfies SessionSettings,
-    });
+    const settings: SessionSettings = { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs };
+    const worker = startWorker(new URL("./session-worker.ts", import.meta.url), settings);
     const entry: PoolWorker = { worker, busy: 0, pending: new Map() };
+    const startedAt = Date.now();
+    let ready = false;
     return new Promise<void>((resolve, reject) => {
+      const died = (why: string) => {
+        if (!this.pool.includes(entry) && ready) return; // already handled (error is followed by exit)
+        this.pool = this.pool.filter((p) => p !== entry);
+        for (const p of entry.pending.values()) p.reject(new WorkerDiedError(`the inference worker died (${why}); the run did not finish`));
+        entry.pending.clear();
+        if (!ready) return reject(new Error(`cannot load ${modelPath}: the worker died (${why})`));
+        if (!this.closed) this.replace(Date.now() - startedAt < RESPAWN_BACKOFF_MS);
+      };
       worker.on("message", (msg: WorkerReply) => {
         if (msg.kind === "ready") {
           Object.assign(this, { inputs: msg.inputs, outputs: msg.outputs, provider: msg.provider, warning: msg.warning, extraOutputsUnavailable: msg.extraOutputsUnavailable });
+          ready = true;
+          if (this.closed) return void worker.terminate();
           this.pool.push(entry);
+          this.wakeWaiting();
           resolve();
         } else if (msg.kind === "load-failed") {
+          ready = false;
           void worker.terminate();
           reject(new Error(`cannot load ${modelPath}: ${msg.message}`));
         } else {
@@ -108,11 +141,26 @@ export class OnnxRunner {
           else p?.reject(new Error(`inference failed: ${msg.message}`));
         }
       });
-      worker.on("error", (err) => {
-        for (const p of entry.pending.values()) p.reject(err);
-        entry.pending.clear();
-        reject(err);
+      worker.on("error", (err) => died(err.message));
+      worker.on("exit", (code) => {
+        if (!this.closed) died(`exit code ${code}`);
       });
     });
+  }
+
+  private replace(soon: boolean): void {
+    this.replacedWorkers++;
+    const start = () => {
+      if (this.closed) return;
+      this.spawn().catch(() => setTimeout(start, RESPAWN_BACKOFF_MS)); // the model loaded once: keep trying
+    };
+    if (soon) setTimeout(start, RESPAWN_BACKOFF_MS);
+    else start();
+  }
+
+  private wakeWaiting(): void {
+    const waiting = this.waitingForWorker;
+    this.waitingForWorker = [];
+    for (const wake of waiting) wake();
   }
 }

@@ -3,9 +3,8 @@
  * work for a MiniLM-sized model would otherwise stall the event loop) into the disk cache, and
  * returns where its files are. Reading them back is plain async file I/O.
  */
-import { Worker } from "node:worker_threads";
 import { readFile } from "node:fs/promises";
-import { workerBootstrap } from "../runner.ts";
+import { startWorker } from "../worker-threads.ts";
 import { entryFiles, type Metadata } from "./cache.ts";
 import { UnsupportedOperatorError, GradientGraphError } from "./errors.ts";
 import type { GradientModelOptions } from "./gradient-model.ts";
@@ -19,12 +18,14 @@ export interface BuiltGradientModel {
 export async function buildGradientModelOffThread(modelPath: string, cacheDir: string, options: GradientModelOptions): Promise<BuiltGradientModel> {
   const reply = await new Promise<BuildReply>((resolve, reject) => {
     const request: BuildRequest = { modelPath, cacheDir, options };
-    const worker = new Worker(workerBootstrap(new URL("./build-worker.ts", import.meta.url)), { eval: true, workerData: request });
+    const worker = startWorker(new URL("./build-worker.ts", import.meta.url), request);
     worker.once("message", (msg: BuildReply) => {
       resolve(msg);
       void worker.terminate();
     });
     worker.once("error", reject);
+    // A worker that dies without a word (out of memory, a native abort it survived) still settles the build.
+    worker.once("exit", (code) => reject(new Error(`the gradient build worker exited (code ${code}) without a result`)));
   });
   if (reply.kind === "failed") throw reply.opType ? new UnsupportedOperatorError(reply.opType, reply.nodeName) : new GradientGraphError(reply.message);
   const files = entryFiles(cacheDir, reply.key);

@@ -1,0 +1,52 @@
+/**
+ * Supervised session workers (real ONNX Runtime): a worker thread killed in the middle of a run
+ * rejects that run with WorkerDiedError and is replaced; the next runs succeed with the same
+ * numbers, directly and through a model runtime's batcher.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { OnnxRunner, WorkerDiedError } from "../../lib/onnx/runner.ts";
+import { ModelRuntime } from "../../lib/model/runtime.ts";
+import { withModelDefaults } from "../../lib/config/model-settings.ts";
+import { buildFeeds } from "../../lib/batching/pad.ts";
+import { fixturePath } from "../helpers/fixtures.ts";
+
+const open: { close(): Promise<void> }[] = [];
+after(async () => {
+  await Promise.all(open.map((o) => o.close()));
+});
+
+const firstLogits = (r: { outputs: Record<string, { data: ArrayLike<number> }> }) => Array.from(r.outputs.logits.data);
+
+test("runner: a worker killed mid-run rejects that run with WorkerDiedError, is replaced, and later runs succeed", async () => {
+  const runtime = await ModelRuntime.load(withModelDefaults({ id: "sst", path: await fixturePath("bert-tiny-sst") }), { kind: "cpu", id: 0 });
+  open.push(runtime);
+  const sequences = await runtime.tokenizer.encode(Array.from({ length: 64 }, (_, i) => `review ${i} ${"of a long film ".repeat(30)}`), { maxLength: 128, truncation: "longest_first", addSpecialTokens: true, stride: 0, returnOverflowing: false });
+  const feeds = buildFeeds(sequences, runtime.capabilities.inputNames, runtime.padId);
+  const runner = await OnnxRunner.open({ modelPath: runtime.folder.onnxPath, device: { kind: "cpu", id: 0 }, disableGpu: false, workers: 1, intraOpThreads: 1 });
+  open.push(runner);
+  const expected = firstLogits(await runner.run(feeds));
+
+  const [thread] = runner.threads;
+  const inFlight = runner.run(feeds);
+  await thread.terminate();
+  await assert.rejects(inFlight, (err: Error) => err instanceof WorkerDiedError && /inference worker died/.test(err.message));
+  assert.equal(runner.replacedWorkers, 1);
+  const again = await runner.run(feeds); // waits for the replacement
+  assert.deepEqual(firstLogits(again), expected);
+  assert.equal(runner.threads.length, 1);
+  assert.notEqual(runner.threads[0], thread);
+});
+
+test("runtime: killing the worker under a batch costs no request: the batch is retried on the replacement", async () => {
+  const runtime = await ModelRuntime.load(withModelDefaults({ id: "sst", path: await fixturePath("bert-tiny-sst") }), { kind: "cpu", id: 0 });
+  open.push(runtime);
+  const sequences = await runtime.tokenizer.encode(["a great movie", "a dull film", "it was fine"], { maxLength: 128, truncation: "longest_first", addSpecialTokens: true, stride: 0, returnOverflowing: false });
+  const before = await runtime.forward(sequences, ["logits"]);
+  const runner = (runtime as unknown as { runner: OnnxRunner }).runner;
+  const pending = runtime.forward(sequences, ["logits"]);
+  await runner.threads[0].terminate();
+  const after = await pending;
+  after.items.forEach((item, i) => assert.deepEqual(Array.from(item.logits.data), Array.from(before.items[i].logits.data)));
+  assert.equal(runner.replacedWorkers, 1);
+});
