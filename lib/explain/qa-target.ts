@@ -4,7 +4,7 @@
  * (users ask why this answer). Only when no context token can start a span is the null
  * answer's first-token pair explained.
  */
-import { scoreSpans, QaWindow } from "../tasks/qa-decoding.ts";
+import { bestSpan, QaWindow } from "../tasks/qa-decoding.ts";
 
 export interface QaTarget {
   /** Index of the window (among the item's windows) that holds the span. */
@@ -15,9 +15,7 @@ export interface QaTarget {
 }
 
 export function bestSpanTarget(windows: readonly QaWindow[], maxAnswerLen: number): QaTarget {
-  const { spans } = scoreSpans(windows, maxAnswerLen);
-  const best = spans.reduce<(typeof spans)[number] | undefined>((top, s) => (!top || s.score > top.score ? s : top), undefined);
-  const chosen = best ?? { window: 0, a: 0, b: 0 };
+  const chosen = bestSpan(windows, maxAnswerLen) ?? { window: 0, a: 0, b: 0 };
   const length = windows[chosen.window].startLogits.length;
   const start = new Float32Array(length);
   const end = new Float32Array(length);

@@ -26,6 +26,7 @@ export function metaOf(id: string, runtime: ModelRuntime): ModelMeta {
     tasks: runtime.capabilities.tasks,
     embeddingModes: runtime.capabilities.embeddingModes,
     maxLength: runtime.folder.maxLength,
+    specialTokens: runtime.tokenizer.specialTokens,
     outputNames: runtime.outputNames,
     extraOutputsUnavailable: runtime.extraOutputsUnavailable,
     maxInput: runtime.settings.max_input,

@@ -45,9 +45,11 @@ export interface ScoredSpan {
   end: number;
 }
 
-/** Every valid span of every window, and the null score (minimum over windows). */
-export function scoreSpans(windows: readonly QaWindow[], maxAnswerLen: number): { spans: ScoredSpan[]; nullScore: number } {
-  const spans: ScoredSpan[] = [];
+/**
+ * Visits every valid span of every window without keeping them (a long context has millions)
+ * and returns the null score (minimum over windows).
+ */
+export function forEachSpan(windows: readonly QaWindow[], maxAnswerLen: number, visit: (span: ScoredSpan) => void): number {
   let nullScore = Infinity;
   windows.forEach((w, window) => {
     const ps = allowedSoftmax(w.startLogits, w.isContext);
@@ -56,23 +58,68 @@ export function scoreSpans(windows: readonly QaWindow[], maxAnswerLen: number): 
     for (let a = 0; a < ps.length; a++) {
       if (!w.isContext[a]) continue;
       for (let b = a; b < Math.min(pe.length, a + maxAnswerLen); b++) {
-        if (w.isContext[b]) spans.push({ window, a, b, score: ps[a] * pe[b], start: w.offsets[a][0], end: w.offsets[b][1] });
+        if (w.isContext[b]) visit({ window, a, b, score: ps[a] * pe[b], start: w.offsets[a][0], end: w.offsets[b][1] });
       }
     }
   });
-  return { spans, nullScore };
+  return nullScore;
+}
+
+/** The best-scoring span of all windows (the first of equal ones), or undefined when there is none. */
+export function bestSpan(windows: readonly QaWindow[], maxAnswerLen: number): ScoredSpan | undefined {
+  let best: ScoredSpan | undefined;
+  forEachSpan(windows, maxAnswerLen, (s) => {
+    if (!best || s.score > best.score) best = s;
+  });
+  return best;
+}
+
+/** Ranking: higher score first, then earlier start, then earlier end. */
+const better = (x: { score: number; start: number; end: number }, y: { score: number; start: number; end: number }) =>
+  x.score !== y.score ? x.score > y.score : x.start !== y.start ? x.start < y.start : x.end < y.end;
+
+/**
+ * The `k` best distinct character ranges (each at its best score over windows), kept in a sorted
+ * array of at most k entries: a candidate worse than the k-th is dropped in O(1), so the cost
+ * is one pass over the spans whatever k is.
+ */
+class TopSpans {
+  private readonly ranked: ScoredSpan[] = [];
+  private readonly byRange = new Map<string, ScoredSpan>();
+
+  constructor(private readonly k: number) {}
+
+  offer(span: ScoredSpan): void {
+    const last = this.ranked[this.ranked.length - 1];
+    if (this.ranked.length >= this.k && !better(span, last)) return;
+    const key = `${span.start}:${span.end}`;
+    const seen = this.byRange.get(key);
+    if (seen) {
+      if (!better(span, seen)) return;
+      this.ranked.splice(this.ranked.indexOf(seen), 1);
+    }
+    let lo = 0;
+    let hi = this.ranked.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (better(this.ranked[mid], span)) lo = mid + 1;
+      else hi = mid;
+    }
+    this.ranked.splice(lo, 0, span);
+    this.byRange.set(key, span);
+    if (this.ranked.length > this.k) this.byRange.delete(`${this.ranked[this.k].start}:${this.ranked[this.k].end}`), this.ranked.pop();
+  }
+
+  get spans(): readonly ScoredSpan[] {
+    return this.ranked;
+  }
 }
 
 export function decodeAnswers(windows: readonly QaWindow[], context: string, options: DecodeOptions): Answer[] {
-  const { spans, nullScore } = scoreSpans(windows, options.maxAnswerLen);
-  const best = new Map<string, Answer>();
-  for (const { score, start, end } of spans) {
-    const key = `${start}:${end}`;
-    const seen = best.get(key);
-    if (!seen || seen.score < score) best.set(key, { score, start, end, answer: context.slice(start, end) });
-  }
-  const ranked = [...best.values()];
+  const top = new TopSpans(options.topk);
+  const nullScore = forEachSpan(windows, options.maxAnswerLen, (s) => top.offer(s));
+  const ranked: Answer[] = top.spans.map(({ score, start, end }) => ({ score, start, end, answer: context.slice(start, end) }));
   if (options.showNullAnswers && windows.length) ranked.push({ score: nullScore, start: 0, end: 0, answer: "" });
-  ranked.sort((x, y) => y.score - x.score || x.start - y.start || x.end - y.end);
+  ranked.sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0));
   return ranked.slice(0, options.topk);
 }

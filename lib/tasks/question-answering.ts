@@ -7,14 +7,16 @@
  */
 import type { TaskPipeline, Prepared } from "./types.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
-import { tokenizeOptions, preprocessedSequences } from "./tokenize-input.ts";
+import { preprocessedSequences } from "./tokenize-input.ts";
+import { qaWindowPlan } from "./qa-options.ts";
+import { encodeQaWindows } from "../tokenization/pair-windows.ts";
 import { decodeAnswers, QaWindow, Answer } from "./qa-decoding.ts";
 import { padStack, float32, NdArray } from "../tensor.ts";
 import { renderOutputs } from "../encoding/arrays.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { tokenVocabulary, contextTokens, TokenVocabulary } from "../tokenization/preprocessed.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
-import type { FieldProblem } from "../errors.ts";
+import { invalidFields, FieldProblem } from "../errors.ts";
 import type { ModelRuntime } from "../model/runtime.ts";
 import type { PreprocessedInput, TaskRequest } from "./request.ts";
 import { bestSpanTarget } from "../explain/qa-target.ts";
@@ -41,12 +43,12 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
 
   check(request, model) {
     const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)];
-    for (const key of ["topk", "max_answer_len", "max_seq_len", "max_question_len"]) {
+    for (const key of ["topk", "max_answer_len"]) {
       const v = request.task_kwargs[key];
       if (Number.isInteger(v) && (v as number) < 1) problems.push({ field: `task_kwargs.${key}`, message: "must be ≥ 1" });
     }
-    const stride = request.task_kwargs.doc_stride;
-    if (Number.isInteger(stride) && (stride as number) < 0) problems.push({ field: "task_kwargs.doc_stride", message: "must be ≥ 0" });
+    // Metadata from a replica that predates the special-token counts: the tokenizer checks again in prepare.
+    if (!request.is_preprocessed) problems.push(...qaWindowPlan(request, model.maxLength, model.specialTokens?.pair ?? 0).problems);
     return problems;
   },
 
@@ -84,35 +86,23 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
       const windows = windowIds.map((w) => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], false));
       const target = bestSpanTarget(windows, maxAnswerLen);
       const sequence = prepared.sequences[windowIds[target.window]];
-      // A shortened question is a prefix of the original, so its offsets index the original too.
+      // Window sequences keep offsets into the original question and context (a cut question is a prefix).
       return { sequence, cotangents: target.cotangents, attentionRows: "all", wordText: itemWordText(request.input, i, sequence) };
     });
   },
 };
 
 /**
- * Text items: questions are cut to `max_question_len` tokens, contexts windowed with overlap.
- * `preprocessing_kwargs.max_length` / `stride` stand in for `max_seq_len` / `doc_stride` when
- * those are absent; `return_overflowing_tokens: false` keeps the first window only.
+ * Text items: each question cut to its token limit, each context windowed with overlap
+ * (qa-options.ts resolves the options, pair-windows.ts cuts the windows).
  */
 async function prepareTexts(request: TaskRequest, model: ModelRuntime): Promise<QaPrepared> {
-  const kw = request.task_kwargs;
-  const pre = request.preprocessing_kwargs;
-  const maxLength = Math.min(intOption(kw, "max_seq_len", pre.max_length ?? model.folder.maxLength)!, model.folder.maxLength);
   const items = request.input as [string, string][];
-  const questionLimit = intOption(kw, "max_question_len", 64)!;
-  // The tokenizer's overlap (stride) must leave room for new context in every window.
-  const stride = intOption(kw, "doc_stride", pre.stride ?? 128)!;
-  const allWindows = pre.return_overflowing_tokens !== false;
+  const { plan, problems } = qaWindowPlan(request, model.folder.maxLength, model.tokenizer.specialTokens.pair);
+  if (!plan) throw invalidFields(problems);
   const sequences: Encoded[] = [];
   const windowsOf: number[][] = [];
-  for (const [question, context] of items) {
-    const q = (await model.tokenizer.encode([question], { ...tokenizeOptions({}, maxLength, "longest_first"), addSpecialTokens: false }))[0];
-    const shortQuestion = q.ids.length > questionLimit ? question.slice(0, q.offsets[questionLimit - 1][1]) : question;
-    const budget = maxLength - Math.min(q.ids.length, questionLimit) - 3;
-    const options = { ...tokenizeOptions({ max_length: maxLength, truncation: "only_second" }, maxLength, "only_second"), stride: Math.max(0, Math.min(stride, budget - 1)), returnOverflowing: true };
-    const [first] = await model.tokenizer.encode([[shortQuestion, context]], options);
-    const windows = allWindows ? [first, ...first.overflowing] : [first];
+  for (const windows of await encodeQaWindows(model.tokenizer, items, plan)) {
     windowsOf.push(windows.map((_, k) => sequences.length + k));
     sequences.push(...windows);
   }

@@ -6,6 +6,7 @@ import type { TaskRequest } from "./request.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { TaskName } from "./task-names.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
+import type { SpecialTokenCounts } from "../tokenization/bounds.ts";
 
 /** What the gateway knows of a model without loading it (from service metadata). */
 export interface ModelFacts {
@@ -15,6 +16,12 @@ export interface ModelFacts {
   outputNames: readonly string[];
   /** Why the graph cannot offer attentions/hidden states, when it cannot. */
   extraOutputsUnavailable?: string;
+  /**
+   * Special tokens the tokenizer adds to one text and to a pair, for range checks of max_length,
+   * stride and the QA window options. Absent in metadata from replicas that predate it; the
+   * tokenizer then refuses what the gateway could not check.
+   */
+  specialTokens?: SpecialTokenCounts;
 }
 
 export interface OutputOptions {

@@ -78,7 +78,6 @@ export function fromPreprocessed(input: PreprocessedInput, specialIds: ReadonlyS
       offsets: kept.map((): [number, number] => [0, 0]),
       wordIds: kept.map(() => null),
       sequenceIds: kept.map(() => null),
-      overflowing: [],
     };
   });
 }

@@ -2,11 +2,20 @@
  * Tokenization with Hugging Face's Rust `tokenizers` binding. The binding keeps truncation as
  * tokenizer state, so every distinct option set gets its own tokenizer instance (cached) and
  * concurrent requests with different options never see each other's settings.
+ *
+ * Two traps of the binding are kept away from here (DESIGN "Stack"): its `overflowing` windows
+ * are empty or stop short when truncation is on (upstream issue 2091), so they are never read
+ * (question answering cuts windows itself, see pair-windows.ts); and an out-of-range truncation
+ * setting is a Rust panic that aborts the process, so every value is range-checked (bounds.ts)
+ * before it reaches the binding, and the stride, which only shapes those unread windows, is
+ * never passed to it at all.
  */
 import tokenizers from "tokenizers";
 import { readFile } from "node:fs/promises";
-import { invalid } from "../errors.ts";
+import { invalid, invalidFields } from "../errors.ts";
 import { utf16Indexer } from "./offsets.ts";
+import { truncationProblems, kindsOf, SpecialTokenCounts } from "./bounds.ts";
+import { learnPairTemplate, PairTemplate } from "./pair-template.ts";
 
 type RustTokenizer = InstanceType<typeof tokenizers.Tokenizer>;
 type RustEncoding = Awaited<ReturnType<RustTokenizer["encode"]>>;
@@ -18,9 +27,13 @@ export interface TokenizeOptions {
   maxLength: number;
   truncation: Truncation;
   addSpecialTokens: boolean;
-  /** Overlap between overflowing windows, in tokens; with `returnOverflowing` set. */
-  stride: number;
-  returnOverflowing: boolean;
+  /**
+   * Overlap between overflowing windows, in tokens. Range-checked like Hugging Face does, but
+   * without overflow windows it changes nothing, so it is not passed to the binding.
+   */
+  stride?: number;
+  /** Must be false or absent: the binding's overflow windows are unreliable (see above). */
+  returnOverflowing?: boolean;
 }
 
 /** One tokenized sequence; offsets are UTF-16 indices into the item's own text (JS string positions). */
@@ -33,8 +46,8 @@ export interface Encoded {
   offsets: [number, number][];
   wordIds: (number | null)[];
   sequenceIds: (number | null)[];
-  /** Further windows of the same item when overflow was requested. */
-  overflowing: Encoded[];
+  /** Never filled by this tokenizer (see the file comment); kept optional so hand-built sequences still type-check. */
+  overflowing?: Encoded[];
 }
 
 const STRATEGY: Record<Exclude<Truncation, "do_not_truncate">, string> = {
@@ -43,13 +56,24 @@ const STRATEGY: Record<Exclude<Truncation, "do_not_truncate">, string> = {
   only_second: "OnlySecond",
 };
 
+/** Items tokenized per event-loop turn. */
+const ENCODE_CHUNK = 32;
+
 const MAX_CACHED_VARIANTS = 16;
 
-/** The variant used for vocabulary queries and decoding, where truncation plays no part. */
-const UNTRUNCATED: TokenizeOptions = { maxLength: 0, truncation: "do_not_truncate", addSpecialTokens: true, stride: 0, returnOverflowing: false };
+/** The variant used for vocabulary queries, decoding and whole-text encodes, where truncation plays no part. */
+const UNTRUNCATED: TokenizeOptions = { maxLength: 0, truncation: "do_not_truncate", addSpecialTokens: true };
+
+/** Probe texts for learning the special tokens; the first that gives tokens for both texts is used. */
+const PROBES: [string, string][] = [["a", "b"], ["the", "a"], ["1", "2"], ["hello", "world"]];
 
 export class TextTokenizer {
   private readonly variants = new Map<string, RustTokenizer>();
+  /** Special tokens the post-processor adds around one text and around a pair, as the tokenizer itself says. */
+  specialTokens: SpecialTokenCounts = { single: 0, pair: 0 };
+  /** The pair layout windows are assembled with; undefined (with the reason) when the tokenizer's is not a plain template. */
+  pairTemplate: PairTemplate | undefined;
+  pairTemplateProblem: string | undefined;
 
   private constructor(private readonly json: string) {}
 
@@ -57,6 +81,7 @@ export class TextTokenizer {
     const json = await readFile(path, "utf8");
     const tokenizer = new TextTokenizer(json);
     tokenizer.variant(UNTRUNCATED); // parses the file now: a broken tokenizer.json fails the load, not a request
+    await tokenizer.learnSpecialTokens();
     return tokenizer;
   }
 
@@ -65,20 +90,32 @@ export class TextTokenizer {
   }
 
   async encode(items: readonly TextItem[], options: TokenizeOptions): Promise<Encoded[]> {
+    checkOptions(options, items, this.specialTokens);
     const tok = this.variant(options);
     const encodeOptions = { addSpecialTokens: options.addSpecialTokens };
-    return Promise.all(
-      items.map(async (item, index) => {
-        const [a, b] = typeof item === "string" ? [item, null] : item;
-        let enc: RustEncoding;
-        try {
-          enc = await tok.encode(a, b, encodeOptions);
-        } catch (err) {
-          throw invalid(`input[${index}] cannot be tokenized: ${(err as Error).message}`, "preprocessing_kwargs.truncation");
-        }
-        return toEncoded(enc, a, b);
-      }),
-    );
+    const encodeOne = async (item: TextItem, index: number): Promise<Encoded> => {
+      const [a, b] = typeof item === "string" ? [item, null] : item;
+      let enc: RustEncoding;
+      try {
+        enc = await tok.encode(a, b, encodeOptions);
+      } catch (err) {
+        throw invalid(`input[${index}] cannot be tokenized: ${(err as Error).message}`, "preprocessing_kwargs.truncation");
+      }
+      return toEncoded(enc, a, b);
+    };
+    // Copying encodings out of the binding runs on the event loop: a chunk at a time, with a turn
+    // of the loop between chunks, so 1,024 items never hold it (and the gateway's HTTP) at once.
+    const out: Encoded[] = [];
+    for (let start = 0; start < items.length; start += ENCODE_CHUNK) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+      out.push(...(await Promise.all(items.slice(start, start + ENCODE_CHUNK).map((item, k) => encodeOne(item, start + k)))));
+    }
+    return out;
+  }
+
+  /** Each text whole, without special tokens: the material question-answering windows are cut from. */
+  encodeWhole(texts: readonly string[]): Promise<Encoded[]> {
+    return this.encode(texts, { ...UNTRUNCATED, addSpecialTokens: false });
   }
 
   async decode(ids: number[], skipSpecialTokens = true): Promise<string> {
@@ -86,22 +123,58 @@ export class TextTokenizer {
   }
 
   private variant(options: TokenizeOptions): RustTokenizer {
-    const key = options.truncation === "do_not_truncate" ? "none" : `${options.truncation}:${options.maxLength}:${options.stride}`;
+    const key = options.truncation === "do_not_truncate" ? "none" : `${options.truncation}:${options.maxLength}`;
     let tok = this.variants.get(key);
     if (!tok) {
       tok = tokenizers.Tokenizer.fromString(this.json);
       tok.disablePadding();
       if (options.truncation === "do_not_truncate") tok.disableTruncation();
-      else tok.setTruncation(options.maxLength, { strategy: STRATEGY[options.truncation] as never, stride: options.stride });
+      // stride 0 always: overflow windows are never read, and 0 is below every window of ≥ 1 token
+      else tok.setTruncation(options.maxLength, { strategy: STRATEGY[options.truncation] as never, stride: 0 });
       if (this.variants.size >= MAX_CACHED_VARIANTS) this.variants.delete(this.variants.keys().next().value as string);
       this.variants.set(key, tok);
     }
     return tok;
   }
+
+  /** Counts by encoding probes with and without special tokens; the pair's layout comes from the same probe. */
+  private async learnSpecialTokens(): Promise<void> {
+    const tok = this.variant(UNTRUNCATED);
+    const encode = async (a: string, b: string | null, addSpecialTokens: boolean) => toEncoded(await tok.encode(a, b, { addSpecialTokens }), a, b);
+    const [a, b] = await firstProbe(async ([x, y]) => (await encode(x, null, false)).ids.length > 0 && (await encode(y, null, false)).ids.length > 0);
+    const [firstAlone, secondAlone] = [await encode(a, null, false), await encode(b, null, false)];
+    const single = (await encode(a, null, true)).ids.length - firstAlone.ids.length;
+    const pairEncoding = await encode(a, b, true);
+    const pair = pairEncoding.ids.length - (await encode(a, b, false)).ids.length;
+    this.specialTokens = { single, pair };
+    try {
+      this.pairTemplate = learnPairTemplate(pairEncoding, firstAlone, secondAlone);
+      if (this.pairTemplate.specialCount !== pair) throw new Error(`the template adds ${this.pairTemplate.specialCount} tokens, the tokenizer ${pair}`);
+    } catch (err) {
+      this.pairTemplate = undefined;
+      this.pairTemplateProblem = (err as Error).message;
+    }
+  }
+}
+
+async function firstProbe(usable: (probe: [string, string]) => Promise<boolean>): Promise<[string, string]> {
+  for (const probe of PROBES) if (await usable(probe)) return probe;
+  throw new Error("the tokenizer gives no tokens for any probe text, so its special tokens cannot be counted");
+}
+
+/** Defence in depth behind the gateway's checks: nothing out of range is handed to the binding. */
+function checkOptions(options: TokenizeOptions, items: readonly TextItem[], specials: SpecialTokenCounts): void {
+  if (options.returnOverflowing) {
+    throw invalid("overflow windows are not produced by the tokenizer; question answering windows long contexts itself", "preprocessing_kwargs.return_overflowing_tokens");
+  }
+  if (options.truncation === "do_not_truncate") return; // neither max_length nor stride reaches the binding
+  const values = { maxLength: options.maxLength, stride: options.stride, truncating: true, addSpecialTokens: options.addSpecialTokens };
+  const problems = truncationProblems(values, kindsOf(items), specials, Infinity);
+  if (problems.length) throw invalidFields(problems);
 }
 
 function toEncoded(enc: RustEncoding, a: string, b: string | null): Encoded {
-  const sequenceIds = enc.getSequenceIds().map((s) => (s === undefined ? null : s));
+  const sequenceIds = enc.getSequenceIds().map((s) => (s === undefined || s === null ? null : s));
   const toUtf16 = [utf16Indexer(a), utf16Indexer(b ?? "")];
   const offsets = enc.getOffsets().map(([start, end], i): [number, number] => {
     const seq = sequenceIds[i];
@@ -115,8 +188,7 @@ function toEncoded(enc: RustEncoding, a: string, b: string | null): Encoded {
     specialTokensMask: enc.getSpecialTokensMask(),
     tokens: enc.getTokens(),
     offsets,
-    wordIds: enc.getWordIds().map((w) => (w === undefined ? null : w)),
+    wordIds: enc.getWordIds().map((w) => (w === undefined || w === null ? null : w)),
     sequenceIds,
-    overflowing: enc.getOverflowing().map((o) => toEncoded(o, a, b)),
   };
 }

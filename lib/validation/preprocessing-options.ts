@@ -1,11 +1,15 @@
 /**
  * Task- and model-aware checks of `preprocessing_kwargs` (SPEC §3); the body schema already
  * checked names and types. What each option does:
- *  - classification, token classification, embedding: `max_length` (≤ the model's), `truncation`,
- *    `add_special_tokens`; one result row per item, so `return_overflowing_tokens: true` is refused
- *    (and `stride`, as in Hugging Face tokenizers, only matters with it);
+ *  - classification, token classification, embedding: `max_length` (≤ the model's, and room for
+ *    the special tokens plus one text token), `truncation`, `add_special_tokens`; one result row per
+ *    item, so `return_overflowing_tokens: true` is refused. `stride`, as in Hugging Face tokenizers,
+ *    only shapes overflow windows, so it has no effect on these tasks; it is still accepted (clients
+ *    send it along) and range-checked as Hugging Face's tokenizer would (below `max_length` minus
+ *    the items' special tokens), so a value that would abort the tokenizer is a 422 naming it;
  *  - question answering: the task always windows long contexts; `max_length` and `stride` stand in
- *    for `task_kwargs.max_seq_len` and `doc_stride` when those are absent,
+ *    for `task_kwargs.max_seq_len` and `doc_stride` when those are absent (and are range-checked
+ *    as those, in lib/tasks/qa-options.ts),
  *    `return_overflowing_tokens: false` keeps only the first window, truncation applies to the
  *    context only, and special tokens are required to tell question from context;
  *  - `padding` is accepted and has no effect: the batcher pads.
@@ -15,12 +19,15 @@
 import type { FieldProblem } from "../errors.ts";
 import type { TaskRequest } from "../tasks/request.ts";
 import type { TaskName } from "../tasks/task-names.ts";
+import type { ModelFacts } from "../tasks/types.ts";
+import { truncationProblems, kindsOf } from "../tokenization/bounds.ts";
 
 const PADDING = [true, false, "longest", "max_length", "do_not_pad"];
 /** QA task options that only make sense when the server tokenizes the texts. */
 const QA_TEXT_OPTIONS = ["doc_stride", "max_seq_len", "max_question_len"];
 
-export function preprocessingProblems(request: TaskRequest, task: TaskName, maxLength: number): FieldProblem[] {
+export function preprocessingProblems(request: TaskRequest, task: TaskName, model: Pick<ModelFacts, "maxLength" | "specialTokens">): FieldProblem[] {
+  const maxLength = model.maxLength;
   const kw = request.preprocessing_kwargs;
   const problems: FieldProblem[] = [];
   const field = (key: string) => `preprocessing_kwargs.${key}`;
@@ -37,14 +44,36 @@ export function preprocessingProblems(request: TaskRequest, task: TaskName, maxL
     }
     return problems;
   }
-  if (kw.max_length !== undefined && kw.max_length > maxLength) problems.push({ field: field("max_length"), message: `is ${kw.max_length}; this model accepts at most ${maxLength} tokens` });
   if (task === "question-answering") {
+    if (kw.max_length !== undefined && kw.max_length > maxLength) problems.push({ field: field("max_length"), message: `is ${kw.max_length}; must be between 1 and ${maxLength}: this model accepts at most ${maxLength} tokens` });
     if (kw.add_special_tokens === false) problems.push({ field: field("add_special_tokens"), message: "must stay true for question answering: the special tokens separate question and context" });
     if (kw.truncation !== undefined && kw.truncation !== true && kw.truncation !== "only_second") {
       problems.push({ field: field("truncation"), message: "question answering truncates (windows) the context only; use true or \"only_second\"" });
     }
-  } else if (kw.return_overflowing_tokens === true) {
-    problems.push({ field: field("return_overflowing_tokens"), message: `${task} returns one row per item; long inputs are truncated (question answering windows long contexts itself)` });
+  } else {
+    if (kw.return_overflowing_tokens === true) {
+      problems.push({ field: field("return_overflowing_tokens"), message: `${task} returns one row per item; long inputs are truncated (question answering windows long contexts itself)` });
+    }
+    problems.push(...lengthProblems(request, model));
   }
   return problems;
+}
+
+/**
+ * `max_length` and `stride` against the items' special tokens (only the options the request sets
+ * are reported). Metadata without special-token counts (an older replica) checks the model's
+ * maximum only; the tokenizer refuses the rest before it reaches native code.
+ */
+function lengthProblems(request: TaskRequest, model: Pick<ModelFacts, "maxLength" | "specialTokens">): FieldProblem[] {
+  const kw = request.preprocessing_kwargs;
+  if (kw.max_length === undefined && kw.stride === undefined) return [];
+  const values = {
+    maxLength: kw.max_length ?? model.maxLength,
+    stride: kw.stride,
+    truncating: kw.truncation !== false && kw.truncation !== "do_not_truncate",
+    addSpecialTokens: kw.add_special_tokens ?? true,
+  };
+  const problems = truncationProblems(values, kindsOf(request.input as unknown[]), model.specialTokens ?? { single: 0, pair: 0 }, model.maxLength);
+  const given = new Set(["max_length", "stride"].filter((k) => kw[k as "max_length" | "stride"] !== undefined).map((k) => `preprocessing_kwargs.${k}`));
+  return problems.filter((p) => given.has(p.field));
 }

@@ -79,3 +79,57 @@ test("stable for huge logits", () => {
   assert.equal(best.answer, "dd");
   assert.ok(Math.abs(best.score - 1) < 1e-12);
 });
+
+/** Every span scored and kept, ranked by a full sort: the reference the bounded top-k must equal. */
+function bruteForce(windows: QaWindow[], text: string, topk: number, maxAnswerLen: number, showNull: boolean) {
+  const softmax = (logits: ArrayLike<number>, allowed: readonly boolean[]) => {
+    const keep = Array.from(logits, (_, t) => allowed[t] || t === 0);
+    const max = Math.max(...Array.from(logits).filter((_, t) => keep[t]));
+    const e = Array.from(logits, (v, t) => (keep[t] ? Math.exp(v - max) : 0));
+    const z = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / z);
+  };
+  const best = new Map<string, { score: number; start: number; end: number }>();
+  let nullScore = Infinity;
+  for (const w of windows) {
+    const ps = softmax(w.startLogits, w.isContext);
+    const pe = softmax(w.endLogits, w.isContext);
+    nullScore = Math.min(nullScore, ps[0] * pe[0]);
+    for (let a = 0; a < ps.length; a++)
+      for (let b = a; b < ps.length && b - a < maxAnswerLen; b++) {
+        if (!w.isContext[a] || !w.isContext[b]) continue;
+        const cand = { score: ps[a] * pe[b], start: w.offsets[a][0], end: w.offsets[b][1] };
+        const key = `${cand.start}:${cand.end}`;
+        if (!best.has(key) || best.get(key)!.score < cand.score) best.set(key, cand);
+      }
+  }
+  const all = [...best.values()];
+  if (showNull) all.push({ score: nullScore, start: 0, end: 0 });
+  all.sort((x, y) => y.score - x.score || x.start - y.start || x.end - y.end);
+  return all.slice(0, topk).map((x) => ({ ...x, answer: text.slice(x.start, x.end) }));
+}
+
+test("the bounded top-k equals a full sort of every span, with duplicates across overlapping windows and ties", () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const words = 40;
+  const text = Array.from({ length: words }, (_, i) => `w${String(i).padStart(2, "0")}`).join(" ");
+  const at = (i: number): [number, number] => [4 * i, 4 * i + 3];
+  for (let trial = 0; trial < 20; trial++) {
+    // Overlapping windows of 12 words, 4 apart; logits rounded so that equal scores occur.
+    const windows: QaWindow[] = [];
+    for (let from = 0; from < words; from += 8) {
+      const ids = Array.from({ length: Math.min(12, words - from) }, (_, k) => from + k);
+      const logits = () => [random() * 3, ...ids.map(() => Math.round(random() * 4) / 2), -1e4];
+      windows.push({ startLogits: logits(), endLogits: logits(), isContext: [false, ...ids.map(() => true), false], offsets: [[0, 0], ...ids.map(at), [0, 0]] });
+    }
+    for (const topk of [1, 3, 17, 500]) {
+      for (const showNullAnswers of [false, true]) {
+        const maxAnswerLen = 1 + (trial % 6);
+        const got = decodeAnswers(windows, text, { topk, maxAnswerLen, showNullAnswers });
+        const want = bruteForce(windows, text, topk, maxAnswerLen, showNullAnswers);
+        assert.deepEqual(got, want, `trial ${trial} topk ${topk}`);
+      }
+    }
+  }
+});

@@ -2,6 +2,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { TextTokenizer, TokenizeOptions } from "../../lib/tokenization/tokenizer.ts";
 import { codePointToUtf16, utf16Indexer } from "../../lib/tokenization/offsets.ts";
+import { encodeQaWindows } from "../../lib/tokenization/pair-windows.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 
 let tok: TextTokenizer;
@@ -104,7 +105,7 @@ test("BPE: offsets are UTF-16 indices with the leading space trimmed; pieces of 
   assert.deepEqual(e.specialTokensMask, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 });
 
-test("BPE pairs: <s> A </s></s> B </s>, one token type, offsets into each text; overflow windows keep that shape", async () => {
+test("BPE pairs: <s> A </s></s> B </s>, one token type, offsets into each text; windows keep that shape, overlap by the stride and cover the context", async () => {
   const tok = await bpe();
   const q = "Who went?";
   const c = "John went to Paris with Mary and Peter, and Anna went to Berlin.";
@@ -115,13 +116,32 @@ test("BPE pairs: <s> A </s></s> B </s>, one token type, offsets into each text; 
   const paris = e.tokens.indexOf("ĠParis");
   assert.equal(e.sequenceIds[paris], 1);
   assert.equal(c.slice(...e.offsets[paris]), "Paris");
-  const windows = await tok.encode([[q, c]], opts({ maxLength: 14, truncation: "only_second", stride: 3, returnOverflowing: true }));
-  const all = [windows[0], ...windows[0].overflowing];
-  assert.ok(all.length >= 3, `${all.length} windows`);
-  for (const w of all) {
+
+  // 14 tokens per window: 4 special, the question's tokens, the rest context; overlap 3
+  const [context] = await tok.encodeWhole([c]);
+  const questionTokens = e.sequenceIds.filter((s) => s === 0).length;
+  const capacity = 14 - 4 - questionTokens;
+  const windows = (await encodeQaWindows(tok, [[q, c]], { maxSeqLen: 14, questionLimit: 64, docStride: { value: 3, field: "doc_stride" }, firstWindowOnly: false }))[0];
+  const expectedCount = 1 + Math.ceil((context.ids.length - capacity) / (capacity - 3));
+  assert.equal(windows.length, expectedCount, `${context.ids.length} context tokens, ${capacity} per window, step ${capacity - 3}`);
+  assert.ok(windows.length >= 3);
+  const starts: number[] = [];
+  windows.forEach((w, k) => {
     assert.ok(w.ids.length <= 14);
     const s = w.sequenceIds.indexOf(null, 1);
     assert.deepEqual(w.tokens.slice(0, s + 2).filter((t) => t.startsWith("<") || t.startsWith("</")), ["<s>", "</s>", "</s>"]);
     w.tokens.forEach((t, i) => w.sequenceIds[i] === 1 && assert.equal(c.slice(...w.offsets[i]), t.replace(/^Ġ/, "")));
-  }
+    // the window's context tokens are a run of the whole context's tokens
+    const ids = w.ids.filter((_, i) => w.sequenceIds[i] === 1);
+    const start = k === 0 ? 0 : starts[k - 1] + capacity - 3;
+    starts.push(start);
+    assert.deepEqual(ids, context.ids.slice(start, start + capacity), `window ${k}`);
+    if (k > 0) {
+      const previous = windows[k - 1].ids.filter((_, i) => windows[k - 1].sequenceIds[i] === 1);
+      assert.deepEqual(ids.slice(0, 3), previous.slice(-3), `window ${k} repeats the last 3 tokens of window ${k - 1}`);
+    }
+  });
+  const lastIds = windows.at(-1)!.ids.filter((_, i) => windows.at(-1)!.sequenceIds[i] === 1);
+  assert.equal(starts.at(-1)! + lastIds.length, context.ids.length, "the last window ends at the context's last token");
+  assert.deepEqual(windows[0].ids, (await tok.encode([[q, c]], opts({ maxLength: 14, truncation: "only_second" })))[0].ids, "the first window is the tokenizer's own truncation");
 });
