@@ -8,7 +8,8 @@ import { brokerConfig } from "../moleculer.config.ts";
 import type { Settings } from "./config/settings.ts";
 import { openBackends, Backends } from "./backends.ts";
 import { loadModelsFile } from "./config/models-file.ts";
-import type { ModelSettings } from "./config/model-settings.ts";
+import { storedModelUpdate, ModelSettings } from "./config/model-settings.ts";
+import { requestLimitsOf, updateBoundsOf, limitWarnings, UpdateBounds } from "./config/limits.ts";
 import { ModelRuntime } from "./model/runtime.ts";
 import { parseDeviceList, Device, deviceName } from "./onnx/device.ts";
 import { modelServiceName } from "./model/metadata.ts";
@@ -36,18 +37,21 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   const log = broker.getLogger("node");
   const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs, warn: (m) => log.warn(m) });
   if (backends.kind === "memory") log.warn("task store: in memory (no --redis); tasks do not survive a restart and are not shared with other nodes");
+  const bounds = updateBoundsOf(settings);
   if (settings.roles.includes("gateway")) {
     log.warn("auth: none; every client may use every route (put the gateway behind an authenticating proxy in production)");
-    broker.createService(apiService({ backends, port: settings.port, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION }));
+    const limits = requestLimitsOf(settings);
+    for (const warning of limitWarnings(settings.bodyLimit, limits)) log.warn(warning);
+    broker.createService(apiService({ backends, port: settings.port, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds }));
   }
-  if (settings.roles.includes("scheduler")) broker.createService(schedulerService(backends));
+  if (settings.roles.includes("scheduler")) broker.createService(schedulerService(backends, bounds));
   await broker.start();
   let children: ChildActors | undefined;
   if (settings.roles.includes("models")) {
-    const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile) : await demoModels(settings.demoDir, (m) => log.info(m));
+    const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile, bounds) : await demoModels(settings.demoDir, (m) => log.info(m));
     await Promise.all(models.map((model) => backends.store.registerModel(model.id)));
     const groups = planActorGroups(models, devices);
-    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device, settings.cacheDir)));
+    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device, settings.cacheDir, bounds)));
     else children = await startChildActors(settings, groups, broker.nodeID, (m) => log.warn(m));
   }
   const api = broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo | string | null } } | undefined;
@@ -64,10 +68,12 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   };
 }
 
-async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device, cacheDir: string): Promise<void> {
+async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device, cacheDir: string, bounds: UpdateBounds): Promise<void> {
   const log = broker.getLogger("model");
   const t0 = performance.now();
-  const runtime = await ModelRuntime.load({ ...model, ...(await backends.store.getModelUpdate(model.id)) }, device, { cacheDir });
+  // A stored update outside this node's bounds (e.g. batch_size 1e308 from an unbounded version) is logged and not applied.
+  const update = storedModelUpdate(await backends.store.getModelUpdate(model.id), bounds, (m) => log.warn(m), model.id);
+  const runtime = await ModelRuntime.load({ ...model, ...update }, device, { cacheDir });
   const t1 = performance.now();
   await warmUp(runtime);
   const t2 = performance.now();

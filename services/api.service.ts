@@ -13,12 +13,13 @@ import { ModelDirectory, DeployedModel } from "../lib/gateway/model-directory.ts
 import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
 import { taskResultResponse } from "../lib/gateway/task-result.ts";
 import { callEachReplica } from "../lib/gateway/replicas.ts";
-import { storeCall } from "../lib/store/store-call.ts";
+import { storeCall, storeDependent } from "../lib/store/store-call.ts";
 import { toErrorBody, notFound, unavailable, invalid } from "../lib/errors.ts";
 import { TaskWaiters, parseWait } from "../lib/gateway/task-waiters.ts";
 import { GatewayMetrics } from "../lib/gateway/metrics.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
-import { parseModelUpdate, ModelUpdate } from "../lib/config/model-settings.ts";
+import { parseModelUpdate, storedModelUpdate, ModelUpdate } from "../lib/config/model-settings.ts";
+import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
 import { TASK_NAMES, TaskName, QUEUED_MESSAGE } from "../lib/tasks/task-names.ts";
 
@@ -28,6 +29,10 @@ export interface GatewayOptions {
   prefix: string;
   bodyLimit: string;
   version: string;
+  /** Text per item and per request, items per request (checked before anything is tokenized). */
+  limits: RequestLimits;
+  /** The largest values `update` may set. */
+  bounds: UpdateBounds;
 }
 
 interface HttpParams {
@@ -43,16 +48,19 @@ interface GatewayThis {
   waiters: TaskWaiters;
   metrics: GatewayMetrics;
   broker: { registry: ConstructorParameters<typeof ModelDirectory>[0] & Parameters<typeof callEachReplica>[1] };
+  logger: { warn(...a: unknown[]): void; error(...a: unknown[]): void };
   requireModel(ctx: HttpContext): Promise<DeployedModel>;
+  /** An update from the store or an event, within this gateway's bounds. */
+  noteUpdate(model: string, update: unknown): void;
 }
 
-export function apiService({ backends, port, prefix, bodyLimit, version }: GatewayOptions): ServiceSchema {
+export function apiService({ backends, port, prefix, bodyLimit, version, limits, bounds }: GatewayOptions): ServiceSchema {
   const aliases = Object.fromEntries(ROUTES.map((r) => [`${r.method} ${r.path}`, `api.${r.action}`]));
 
   const submit = (task: TaskName) => ({
     async handler(this: GatewayThis, ctx: HttpContext) {
       const model = await this.requireModel(ctx);
-      const request = validateRequest(ctx.params.body, task, model.meta);
+      const request = validateRequest(ctx.params.body, task, model.meta, limits);
       const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue });
       this.metrics.tasks.noteSubmitted(model.meta.id);
       return { message: QUEUED_MESSAGE[task], task_id };
@@ -97,15 +105,22 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
         this.metrics.tasks.noteFinished(ctx.params.model, ctx.params.state);
       },
       "model.updated"(this: GatewayThis, ctx: Context<{ model: string; update: ModelUpdate }>) {
-        this.directory.noteUpdate(ctx.params.model, ctx.params.update);
+        this.noteUpdate(ctx.params.model, ctx.params.update);
       },
     },
     methods: {
       /** Replaces moleculer-web's handler, which logs stack traces: one line, no internals (SPEC §12). */
-      errorHandler(this: { logger: { warn(...a: unknown[]): void; error(...a: unknown[]): void } }, req: IncomingMessage, res: ServerResponse, err: Error) {
+      errorHandler(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
         const { status } = toErrorBody(err as never);
-        if (status >= 500) this.logger[status === 500 ? "error" : "warn"](`${req.method} ${req.url} → ${status}: ${err.name}: ${err.message}`);
+        if (status >= 500) {
+          const cause = (err as { cause?: Error }).cause;
+          const why = cause ? ` (cause: ${cause.name}: ${cause.message})` : "";
+          this.logger[status === 500 ? "error" : "warn"](`${req.method} ${req.url} → ${status}: ${err.name}: ${err.message}${why}`);
+        }
         sendError(req, res, err);
+      },
+      noteUpdate(this: GatewayThis, model: string, update: unknown) {
+        this.directory.noteUpdate(model, storedModelUpdate(update, bounds, (m) => this.logger.warn(m), model));
       },
       async requireModel(this: GatewayThis, ctx: HttpContext): Promise<DeployedModel> {
         const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);
@@ -113,7 +128,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
         // Updates made before this gateway started are read once per deployed model from the
         // store (not for arbitrary ids, which would grow the map); later ones arrive as events.
         if (model && !this.directory.hasLoadedUpdates(id)) {
-          this.directory.noteUpdate(id, await storeCall(() => backends.store.getModelUpdate(id)));
+          this.noteUpdate(id, await storeCall(() => backends.store.getModelUpdate(id)));
           model = this.directory.find(id);
         }
         if (model) return model;
@@ -132,7 +147,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
           replicas: m.replicas,
         }));
       },
-      openapi: () => openApiDocument(prefix, version),
+      openapi: () => openApiDocument(prefix, version, bounds),
       metrics(this: GatewayThis, ctx: HttpContext) {
         ctx.meta.$responseType = "text/plain; version=0.0.4; charset=utf-8";
         return this.metrics.render();
@@ -170,15 +185,23 @@ export function apiService({ backends, port, prefix, bodyLimit, version }: Gatew
           return { is_alive: false, replicas: 0 };
         }
       },
+      /** Replicas read their queue depth from the store: with the store down that is a 503, as on every route. */
       async stats(this: GatewayThis, ctx: HttpContext) {
         const model = await this.requireModel(ctx);
-        return mergeReplicaStats(await callEachReplica(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}));
+        const replies = await storeDependent(
+          () => callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}),
+          () => backends.store.isKnownModel(model.meta.id),
+        );
+        return mergeReplicaStats(replies);
       },
       async update(this: GatewayThis, ctx: HttpContext) {
         const model = await this.requireModel(ctx);
-        const update = parseModelUpdate(ctx.params.body);
-        const replies = await ctx.call<Record<string, unknown>[], object>("scheduler.updateModel", { model: model.meta.id, update });
-        this.directory.noteUpdate(model.meta.id, update);
+        const update = parseModelUpdate(ctx.params.body, bounds);
+        const replies = await storeDependent(
+          () => ctx.call<Record<string, unknown>[], object>("scheduler.updateModel", { model: model.meta.id, update }),
+          () => backends.store.isKnownModel(model.meta.id),
+        );
+        this.noteUpdate(model.meta.id, update);
         return mergeReplicaStats(replies);
       },
       ...Object.fromEntries(TASK_NAMES.map((t) => [submitAction(t), submit(t)])),

@@ -7,7 +7,8 @@ import { randomUUID } from "node:crypto";
 import type { Backends } from "../lib/backends.ts";
 import type { TaskRequest } from "../lib/tasks/request.ts";
 import type { TaskName } from "../lib/tasks/task-names.ts";
-import type { ModelUpdate } from "../lib/config/model-settings.ts";
+import { parseModelUpdate } from "../lib/config/model-settings.ts";
+import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
 import { unavailable, overloaded } from "../lib/errors.ts";
 import { storeCall } from "../lib/store/store-call.ts";
@@ -27,7 +28,8 @@ interface BrokerLike {
   broadcast(event: string, payload: unknown): Promise<void>;
 }
 
-export function schedulerService(backends: Backends): ServiceSchema {
+/** `bounds`: the largest values an update may store (a stored value reaches every replica started later). */
+export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): ServiceSchema {
   return {
     name: "scheduler",
     actions: {
@@ -56,9 +58,11 @@ export function schedulerService(backends: Backends): ServiceSchema {
       },
       /** Persists the change, applies it on every replica, returns their statistics. */
       updateModel: {
-        async handler(this: { broker: BrokerLike }, ctx: Context<{ model: string; update: ModelUpdate }>) {
-          const { model, update } = ctx.params;
-          await backends.store.saveModelUpdate(model, update);
+        async handler(this: { broker: BrokerLike }, ctx: Context<{ model: string; update: unknown }>) {
+          const { model } = ctx.params;
+          // Checked again here: Moleculer clients call this action without the gateway.
+          const update = parseModelUpdate(ctx.params.update, bounds);
+          await storeCall(() => backends.store.saveModelUpdate(model, update));
           const action = `${modelServiceName(model)}.apply`;
           if (replicaNodes(this.broker.registry, action).length === 0) throw unavailable(`model ${model} has no running replica`);
           const replies = await callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, action, update);

@@ -1,5 +1,6 @@
 /** Per-model deployment options (SPEC §13/§14 models file) and the fields `update` may change (§10). */
 import { invalidFields, FieldProblem } from "../errors.ts";
+import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "./limits.ts";
 
 export interface ModelSettings {
   id: string;
@@ -37,27 +38,49 @@ export const MODEL_DEFAULTS = Object.freeze({
 
 export type ModelUpdate = Partial<Pick<ModelSettings, "batch_size" | "max_input" | "return_plaintext_arrays" | "disable_gpu">>;
 
-const UPDATABLE: Record<keyof ModelUpdate, "int" | "bool"> = {
-  batch_size: "int",
-  max_input: "int",
-  return_plaintext_arrays: "bool",
-  disable_gpu: "bool",
-};
+type UpdateField = keyof ModelUpdate;
 
-/** Validates an `update` body: known fields only, right types, positive sizes. */
-export function parseModelUpdate(body: unknown): ModelUpdate {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidFields([{ field: "body", message: "must be a JSON object" }]);
+/** What each updatable field accepts; a Map, so keys like `__proto__` or `toString` are simply unknown. */
+const UPDATABLE: ReadonlyMap<string, { kind: "int" | "bool"; max?: (b: UpdateBounds) => number; flag?: string }> = new Map([
+  ["batch_size", { kind: "int", max: (b: UpdateBounds) => b.maxBatchSize, flag: "--max-batch-size" }],
+  ["max_input", { kind: "int", max: (b: UpdateBounds) => b.maxInput, flag: "--max-request-items" }],
+  ["return_plaintext_arrays", { kind: "bool" }],
+  ["disable_gpu", { kind: "bool" }],
+] as const);
+
+/** The fields of `body` that are valid updates, and a problem for each one that is not. */
+export function checkModelUpdate(body: Record<string, unknown>, bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): { update: ModelUpdate; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
-  const update: Record<string, unknown> = {};
+  const update: ModelUpdate = {};
   for (const [key, value] of Object.entries(body)) {
-    const kind = UPDATABLE[key as keyof ModelUpdate];
-    if (!kind) problems.push({ field: key, message: `unknown field; updatable fields are ${Object.keys(UPDATABLE).join(", ")}` });
-    else if (kind === "bool" && typeof value !== "boolean") problems.push({ field: key, message: "must be a boolean" });
-    else if (kind === "int" && !(Number.isInteger(value) && (value as number) >= 1)) problems.push({ field: key, message: "must be an integer ≥ 1" });
-    else update[key] = value;
+    const rule = UPDATABLE.get(key);
+    const max = rule?.max?.(bounds) ?? 0;
+    if (!rule) problems.push({ field: key, message: `unknown field; updatable fields are ${[...UPDATABLE.keys()].join(", ")}` });
+    else if (rule.kind === "bool" && typeof value !== "boolean") problems.push({ field: key, message: "must be a boolean" });
+    else if (rule.kind === "int" && !(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max)) problems.push({ field: key, message: `must be an integer ≥ 1 and ≤ ${max} (the server's limit, ${rule.flag})` });
+    else (update as Record<UpdateField, unknown>)[key as UpdateField] = value;
   }
+  return { update, problems };
+}
+
+/** Validates an `update` body: known fields only, right types, sizes within the configured bounds. */
+export function parseModelUpdate(body: unknown, bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): ModelUpdate {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw invalidFields([{ field: "body", message: "must be a JSON object" }]);
+  const { update, problems } = checkModelUpdate(body as Record<string, unknown>, bounds);
   if (problems.length) throw invalidFields(problems);
-  return update as ModelUpdate;
+  return update;
+}
+
+/**
+ * A stored update read back (by a starting replica, or a gateway): an older deployment, another
+ * configuration or a hand edit may have stored values these bounds refuse. Those fields are
+ * dropped (the reader keeps its own setting) and reported, never applied.
+ */
+export function storedModelUpdate(stored: unknown, bounds: UpdateBounds, warn: (message: string) => void, model: string): ModelUpdate {
+  if (typeof stored !== "object" || stored === null || Array.isArray(stored)) return {};
+  const { update, problems } = checkModelUpdate(stored as Record<string, unknown>, bounds);
+  if (problems.length) warn(`model ${model}: ignoring stored update fields (keeping this node's settings): ${problems.map((p) => `${p.field} ${JSON.stringify((stored as Record<string, unknown>)[p.field])}: ${p.message}`).join("; ")}`);
+  return update;
 }
 
 export function withModelDefaults(entry: Partial<ModelSettings> & Pick<ModelSettings, "id" | "path">): ModelSettings {

@@ -3,10 +3,23 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { withModelDefaults, ModelSettings, MODEL_DEFAULTS } from "./model-settings.ts";
 import { checkModelId } from "../gateway/model-id.ts";
+import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "./limits.ts";
 
 const KNOWN = new Set(["id", "path", ...Object.keys(MODEL_DEFAULTS)]);
 
-export function parseModelsFile(text: string, baseDir: string, source = "models file"): ModelSettings[] {
+/** Numeric options: smallest value, and the largest (sizes that `update` may also set follow its bounds). */
+const RANGES: ReadonlyMap<string, { min: number; max: (b: UpdateBounds) => number }> = new Map([
+  ["batch_size", { min: 1, max: (b: UpdateBounds) => b.maxBatchSize }],
+  ["max_input", { min: 1, max: (b: UpdateBounds) => b.maxInput }],
+  ["replicas_per_device", { min: 1, max: () => 64 }],
+  ["max_queue", { min: 1, max: () => 1_000_000 }],
+  ["max_batch_tokens", { min: 1, max: () => 16_777_216 }],
+  ["batch_wait_ms", { min: 0, max: () => 10_000 }],
+  ["workers", { min: 1, max: () => 256 }],
+  ["intra_op_threads", { min: 1, max: () => 256 }],
+]);
+
+export function parseModelsFile(text: string, baseDir: string, source = "models file", bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): ModelSettings[] {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -24,12 +37,18 @@ export function parseModelsFile(text: string, baseDir: string, source = "models 
     seen.add(m.id);
     for (const key of Object.keys(m)) if (!KNOWN.has(key)) throw new Error(`${where}: unknown option "${key}"`);
     for (const [key, def] of Object.entries(MODEL_DEFAULTS)) {
-      if (key in m && typeof m[key] !== typeof def) throw new Error(`${where}: "${key}" must be a ${typeof def}`);
+      if (Object.hasOwn(m, key) && typeof m[key] !== typeof def) throw new Error(`${where}: "${key}" must be a ${typeof def}`);
+    }
+    for (const [key, range] of RANGES) {
+      const value = m[key];
+      if (!Object.hasOwn(m, key)) continue;
+      const max = range.max(bounds);
+      if (!Number.isInteger(value) || (value as number) < range.min || (value as number) > max) throw new Error(`${where}: "${key}" must be an integer from ${range.min} to ${max}, got ${JSON.stringify(value)}`);
     }
     return withModelDefaults({ ...(m as Partial<ModelSettings>), id: m.id, path: resolve(baseDir, m.path) });
   });
 }
 
-export async function loadModelsFile(path: string): Promise<ModelSettings[]> {
-  return parseModelsFile(await readFile(path, "utf8"), dirname(resolve(path)), path);
+export async function loadModelsFile(path: string, bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): Promise<ModelSettings[]> {
+  return parseModelsFile(await readFile(path, "utf8"), dirname(resolve(path)), path, bounds);
 }

@@ -2,6 +2,8 @@
  * Node settings from command-line flags and environment variables (SPEC §14). Flags win over
  * the environment, the environment over defaults.
  */
+import { DEFAULT_LIMITS, DEFAULT_MAX_BATCH_SIZE, parseByteSize } from "./limits.ts";
+
 export type Role = "gateway" | "scheduler" | "models";
 export const ALL_ROLES: readonly Role[] = Object.freeze(["gateway", "scheduler", "models"]);
 
@@ -27,6 +29,13 @@ export interface Settings {
   /** Where derived artefacts (gradient models) are cached, keyed by the model file's hash. */
   cacheDir: string;
   logLevel: string;
+  /** Request bounds (lib/config/limits.ts). */
+  maxItemChars: number;
+  maxRequestItems: number;
+  maxRequestChars: number;
+  maxRequestTokens: number;
+  /** Largest batch_size a models file or `update` may set. */
+  maxBatchSize: number;
 }
 
 interface Option {
@@ -47,7 +56,12 @@ export const OPTIONS: readonly Option[] = Object.freeze([
   { flag: "--devices", env: "SQUARE_DEVICES", key: "devices", help: "cpu or cuda:0,cuda:1 (one model actor per device; default cpu)" },
   { flag: "--prefix", env: "SQUARE_PREFIX", key: "prefix", help: "REST route prefix (default /api/main)" },
   { flag: "--result-ttl", env: "SQUARE_RESULT_TTL", key: "resultTtlMs", help: "seconds a result stays readable (default 86400)", parse: (s) => positiveNumber(s, "--result-ttl") * 1000 },
-  { flag: "--body-limit", env: "SQUARE_BODY_LIMIT", key: "bodyLimit", help: "largest accepted request body (default 10mb)" },
+  { flag: "--body-limit", env: "SQUARE_BODY_LIMIT", key: "bodyLimit", help: "largest accepted request body, e.g. 7mb, 512kb (default 7mb: the character limits ASCII-escaped, plus room)", parse: parseBodyLimit },
+  { flag: "--max-item-chars", env: "SQUARE_MAX_ITEM_CHARS", key: "maxItemChars", help: `characters per input item, a pair's two texts together (default ${DEFAULT_LIMITS.maxItemChars})`, parse: (s) => positiveInteger(s, "--max-item-chars") },
+  { flag: "--max-request-items", env: "SQUARE_MAX_REQUEST_ITEMS", key: "maxRequestItems", help: `items per request, and the largest max_input (default ${DEFAULT_LIMITS.maxRequestItems})`, parse: (s) => positiveInteger(s, "--max-request-items") },
+  { flag: "--max-request-chars", env: "SQUARE_MAX_REQUEST_CHARS", key: "maxRequestChars", help: `characters per request, all items together (default ${DEFAULT_LIMITS.maxRequestChars})`, parse: (s) => positiveInteger(s, "--max-request-chars") },
+  { flag: "--max-request-tokens", env: "SQUARE_MAX_REQUEST_TOKENS", key: "maxRequestTokens", help: `is_preprocessed input: token positions per request, rows × length (default ${DEFAULT_LIMITS.maxRequestTokens})`, parse: (s) => positiveInteger(s, "--max-request-tokens") },
+  { flag: "--max-batch-size", env: "SQUARE_MAX_BATCH_SIZE", key: "maxBatchSize", help: `largest batch_size a models file or update may set (default ${DEFAULT_MAX_BATCH_SIZE})`, parse: (s) => positiveInteger(s, "--max-batch-size") },
   { flag: "--key-prefix", env: "SQUARE_KEY_PREFIX", key: "keyPrefix", help: "prefix of Redis keys (default square:)" },
   { flag: "--visibility-timeout", env: "SQUARE_VISIBILITY_TIMEOUT", key: "visibilityMs", help: "seconds before a silent replica's task is taken over (default 10)", parse: (s) => positiveNumber(s, "--visibility-timeout") * 1000 },
   { flag: "--demo-dir", env: "SQUARE_DEMO_DIR", key: "demoDir", help: "where demo models are built when missing (default models/demo)" },
@@ -61,12 +75,14 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   devices: "cpu",
   prefix: "/api/main",
   resultTtlMs: 24 * 3600 * 1000,
-  bodyLimit: "10mb",
+  bodyLimit: "7mb",
   keyPrefix: "square:",
   visibilityMs: 10_000,
   demoDir: "models/demo",
   cacheDir: ".cache/square-inference",
   logLevel: "info",
+  ...DEFAULT_LIMITS,
+  maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
 });
 
 function parseRoles(text: string): Role[] {
@@ -80,6 +96,17 @@ function positiveNumber(text: string, name: string): number {
   const n = Number(text);
   if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${text}"`);
   return n;
+}
+
+function positiveInteger(text: string, name: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+function parseBodyLimit(text: string): string {
+  if (parseByteSize(text) === undefined) throw new Error(`--body-limit must be a size like 10mb, 512kb or 1048576, got "${text}"`);
+  return text;
 }
 
 function parsePort(text: string): number {

@@ -24,15 +24,16 @@ export const EXPLAIN_LIMITS = Object.freeze({ topK: 1000, steps: 200, samples: 2
 
 type Rule = (v: unknown) => string | undefined;
 const integerIn = (lo: number, hi: number): Rule => (v) => (Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? undefined : `must be an integer from ${lo} to ${hi}`);
-const RULES: Record<string, Rule> = {
-  method: (v) => (EXPLAIN_METHODS.includes(v as ExplainMethod) ? undefined : `must be one of ${EXPLAIN_METHODS.join(", ")}`),
-  top_k: integerIn(1, EXPLAIN_LIMITS.topK),
-  mode: (v) => (MODES.includes(v as ExplainMode) ? undefined : `must be one of ${MODES.join(", ")}`),
-  steps: integerIn(1, EXPLAIN_LIMITS.steps),
-  samples: integerIn(1, EXPLAIN_LIMITS.samples),
-  noise: (v) => (typeof v === "number" && v >= 0 && v <= EXPLAIN_LIMITS.noise ? undefined : `must be a number from 0 to ${EXPLAIN_LIMITS.noise}`),
-  seed: integerIn(0, 2 ** 32 - 1),
-};
+/** A Map, so a key named like an Object.prototype member (`toString`, `__proto__`) is an unknown option, not a rule. */
+const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
+  ["method", (v) => (EXPLAIN_METHODS.includes(v as ExplainMethod) ? undefined : `must be one of ${EXPLAIN_METHODS.join(", ")}`)],
+  ["top_k", integerIn(1, EXPLAIN_LIMITS.topK)],
+  ["mode", (v) => (MODES.includes(v as ExplainMode) ? undefined : `must be one of ${MODES.join(", ")}`)],
+  ["steps", integerIn(1, EXPLAIN_LIMITS.steps)],
+  ["samples", integerIn(1, EXPLAIN_LIMITS.samples)],
+  ["noise", (v) => (typeof v === "number" && v >= 0 && v <= EXPLAIN_LIMITS.noise ? undefined : `must be a number from 0 to ${EXPLAIN_LIMITS.noise}`)],
+  ["seed", integerIn(0, 2 ** 32 - 1)],
+]);
 
 /** Why a task without explanation targets refuses `explain_kwargs`. */
 export const NOT_EXPLAINABLE = "this task cannot be explained; explanations exist for sequence-classification and question-answering";
@@ -40,10 +41,10 @@ export const NOT_EXPLAINABLE = "this task cannot be explained; explanations exis
 export function checkExplainKwargs(kwargs: Record<string, unknown>): FieldProblem[] {
   if (Object.keys(kwargs).length === 0) return [];
   const problems: FieldProblem[] = [];
-  if (!("method" in kwargs)) problems.push({ field: "explain_kwargs.method", message: `is required; one of ${EXPLAIN_METHODS.join(", ")}` });
+  if (!Object.hasOwn(kwargs, "method")) problems.push({ field: "explain_kwargs.method", message: `is required; one of ${EXPLAIN_METHODS.join(", ")}` });
   for (const [key, value] of Object.entries(kwargs)) {
-    const rule = RULES[key];
-    const problem = rule ? rule(value) : `unknown option; known: ${Object.keys(RULES).join(", ")}`;
+    const rule = RULES.get(key);
+    const problem = rule ? rule(value) : `unknown option; known: ${[...RULES.keys()].join(", ")}`;
     if (problem) problems.push({ field: `explain_kwargs.${key}`, message: problem });
   }
   return problems;

@@ -3,8 +3,10 @@
  * `##` pieces and byte-level BPE pieces alike, grouped by the tokenizer's word ids), special and
  * padding tokens dropped (and whitespace-only pieces), then divided by the item's total so an
  * item's word scores sum to 1.
- * Words of the first segment of a pair are the "question", the rest the "context"; a single text
- * is all "context".
+ * Which segment of a pair is the "question" follows SQuARE (SPEC §7): QA items are
+ * `[question, context]`; sequence-classification pairs are `[context, question]` (its
+ * multiple-choice skills send them so, and its UI highlights by these names). A single text is
+ * all "context".
  */
 import type { Encoded, TextItem } from "../tokenization/tokenizer.ts";
 
@@ -16,22 +18,37 @@ export interface SegmentWords {
   context: ScoredWord[];
 }
 
-/** The text of a word: its segment (0 or 1) and the token indices of its pieces. */
-export type WordText = (segment: number, tokenIndices: number[]) => string;
+/** Which segment of a pair holds the question: the first (QA) or the second (sequence classification). */
+export type QuestionSegment = 0 | 1;
+
+/**
+ * The text of a word from its segment (0 or 1) and the token indices of its pieces; with the
+ * item's `questionSegment` (default 0, QA's order).
+ */
+export interface WordText {
+  (segment: number, tokenIndices: number[]): string;
+  questionSegment?: QuestionSegment;
+}
 
 /** Word text as the slice of the item's own text that its pieces cover (offsets are JS string indices). */
-export function sliceWordText(encoded: Encoded, texts: readonly string[]): WordText {
-  return (segment, pieces) => {
-    const start = Math.min(...pieces.map((t) => encoded.offsets[t][0]));
-    const end = Math.max(...pieces.map((t) => encoded.offsets[t][1]));
+export function sliceWordText(encoded: Encoded, texts: readonly string[], questionSegment: QuestionSegment = 0): WordText {
+  const text: WordText = (segment, pieces) => {
+    let start = Infinity;
+    let end = -Infinity;
+    for (const t of pieces) {
+      start = Math.min(start, encoded.offsets[t][0]);
+      end = Math.max(end, encoded.offsets[t][1]);
+    }
     return texts[segment].slice(start, end);
   };
+  text.questionSegment = questionSegment;
+  return text;
 }
 
 /** The word-text source for item `index` of a text request (pre-tokenized input is not explained). */
-export function itemWordText(input: unknown, index: number, encoded: Encoded): WordText {
+export function itemWordText(input: unknown, index: number, encoded: Encoded, questionSegment: QuestionSegment = 0): WordText {
   const item = (input as TextItem[])[index];
-  return sliceWordText(encoded, typeof item === "string" ? [item] : item);
+  return sliceWordText(encoded, typeof item === "string" ? [item] : item, questionSegment);
 }
 
 export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText: WordText): SegmentWords {
@@ -51,8 +68,9 @@ export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText
   const scored = [...words.values()].map((w) => ({ ...w, text: wordText(w.segment, w.pieces) })).filter((w) => w.text.trim() !== "");
   const total = scored.reduce((sum, w) => sum + w.score, 0);
   const result: SegmentWords = { question: [], context: [] };
+  const questionSegment = wordText.questionSegment ?? 0;
   for (const w of scored) {
-    const list = pair && w.segment === 0 ? result.question : result.context;
+    const list = pair && w.segment === questionSegment ? result.question : result.context;
     list.push([list.length, w.text, total > 0 ? w.score / total : 0]);
   }
   return result;

@@ -1,5 +1,6 @@
 /** OpenAPI 3 document generated from the route table (lib/gateway/routes.ts). */
 import { ROUTES, RouteSpec } from "./routes.ts";
+import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "../config/limits.ts";
 
 const PARAM_NAMES: Record<string, string> = { user: "hf_username", id: "identifier", task_id: "task_id" };
 
@@ -18,22 +19,30 @@ const TASK_BODY = {
   },
 };
 
-const UPDATE_BODY = {
+/** The update body with this server's bounds (`--max-batch-size`, `--max-request-items`). */
+const updateBody = (bounds: UpdateBounds) => ({
   type: "object",
-  properties: { disable_gpu: { type: "boolean" }, batch_size: { type: "integer", minimum: 1 }, max_input: { type: "integer", minimum: 1 }, return_plaintext_arrays: { type: "boolean" } },
-};
+  additionalProperties: false,
+  properties: {
+    disable_gpu: { type: "boolean" },
+    batch_size: { type: "integer", minimum: 1, maximum: bounds.maxBatchSize },
+    max_input: { type: "integer", minimum: 1, maximum: bounds.maxInput },
+    return_plaintext_arrays: { type: "boolean" },
+  },
+});
 
 const ERROR_BODY = { type: "object", properties: { error: { type: "object", properties: { type: { type: "string" }, message: { type: "string" }, details: { type: "array" } } } } };
 
 export const openApiPath = (prefix: string, path: string): string =>
   `${prefix}/${path.replace(/:(\w+)/g, (_, name: string) => `{${PARAM_NAMES[name] ?? name}}`)}`;
 
-function operation(route: RouteSpec) {
+function operation(route: RouteSpec, bounds: UpdateBounds) {
   const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: PARAM_NAMES[m[1]] ?? m[1], in: "path", required: true, schema: { type: "string" } }));
   if (route.model && !route.path.startsWith(":user")) params.push({ name: "hf_username", in: "query", required: false, schema: { type: "string" } } as never);
   if (route.action === "taskResult") params.push({ name: "wait", in: "query", required: false, schema: { type: "number", minimum: 0, maximum: 60 }, description: "long-poll: answer as soon as the task ends, or after this many seconds" } as never);
-  const body = route.body === "task" ? TASK_BODY : route.body === "update" ? UPDATE_BODY : undefined;
-  const errors = Object.fromEntries(["404", "413", "422", "429", "503"].map((code) => [code, { description: "error", content: { "application/json": { schema: ERROR_BODY } } }]));
+  const body = route.body === "task" ? TASK_BODY : route.body === "update" ? updateBody(bounds) : undefined;
+  const codes = body ? ["400", "404", "413", "415", "422", "429", "503"] : ["404", "422", "429", "503"];
+  const errors = Object.fromEntries(codes.map((code) => [code, { description: "error", content: { "application/json": { schema: ERROR_BODY } } }]));
   return {
     summary: route.summary,
     operationId: `${route.action}${route.path.startsWith(":user") ? "_user" : ""}`,
@@ -43,9 +52,9 @@ function operation(route: RouteSpec) {
   };
 }
 
-export function openApiDocument(prefix: string, version: string): Record<string, unknown> {
+export function openApiDocument(prefix: string, version: string, bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of ROUTES) (paths[openApiPath(prefix, route.path)] ??= {})[route.method.toLowerCase()] = operation(route);
+  for (const route of ROUTES) (paths[openApiPath(prefix, route.path)] ??= {})[route.method.toLowerCase()] = operation(route, bounds);
   return { openapi: "3.0.3", info: { title: "square-inference", version, description: "SQuARE-compatible model inference API" }, paths };
 }
 

@@ -1,4 +1,9 @@
-/** In-process TaskStore for embedded mode and unit tests: a Map with expiry. Not shared across processes. */
+/**
+ * In-process TaskStore for embedded mode and unit tests: a Map with expiry. Not shared across processes.
+ * A result is written once and never changed afterwards, so readers share it: `get` copies the
+ * record's own fields only. (Deep-copying an 8 MB token-classification result on every long-poll
+ * read held the event loop ~100 ms each.)
+ */
 import type { TaskRecord, TaskStore, TaskTimings, TaskError } from "./task-store.ts";
 import { DEFAULT_RESULT_TTL_MS } from "./task-store.ts";
 import type { ModelUpdate } from "../config/model-settings.ts";
@@ -25,7 +30,7 @@ export class MemoryTaskStore implements TaskStore {
       this.records.delete(id);
       return undefined;
     }
-    return structuredClone(entry.record);
+    return { ...entry.record };
   }
 
   async markRunning(id: string, attempt: number): Promise<void> {

@@ -51,9 +51,10 @@ export class RedisTaskStore implements TaskStore {
     return this.getModelUpdate(model);
   }
 
+  /** As stored: a value that is not JSON (a hand edit) comes back as its text, for the reader's checks to refuse. */
   async getModelUpdate(model: string): Promise<ModelUpdate> {
     const h = await this.redis.hgetall(this.updateKey(model));
-    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, JSON.parse(v)])) as ModelUpdate;
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, parseOrText(v)])) as ModelUpdate;
   }
 
   async registerModel(model: string): Promise<void> {
@@ -97,4 +98,12 @@ function unflatten(h: Record<string, string>): TaskRecord {
   if (h.owner) record.owner = h.owner;
   for (const k of JSON_FIELDS) if (h[k] !== undefined) record[k] = JSON.parse(h[k]);
   return record as unknown as TaskRecord;
+}
+
+function parseOrText(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
 }

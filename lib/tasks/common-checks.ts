@@ -3,15 +3,21 @@ import type { FieldProblem } from "../errors.ts";
 import type { TaskRequest } from "./request.ts";
 import type { ModelFacts } from "./types.ts";
 
-const EXTRA_OUTPUTS: Record<string, string> = { output_attentions: "attentions", output_hidden_states: "hidden_states" };
+/** Option → prefix of the graph outputs it asks for. Maps and own-key lookups only: a request key
+ * named like an Object.prototype member (`constructor`, `__proto__`) is just an unknown option. */
+const EXTRA_OUTPUTS: ReadonlyMap<string, string> = new Map([
+  ["output_attentions", "attentions"],
+  ["output_hidden_states", "hidden_states"],
+]);
+const MODEL_KWARGS = [...EXTRA_OUTPUTS.keys(), "average_adapters"];
 
 /** `model_kwargs` the forward pass understands, and whether this export can provide them. */
 export function checkModelKwargs(request: TaskRequest, model: ModelFacts): FieldProblem[] {
   const problems: FieldProblem[] = [];
   for (const [key, value] of Object.entries(request.model_kwargs)) {
     const field = `model_kwargs.${key}`;
-    const prefix = EXTRA_OUTPUTS[key];
-    if (prefix === undefined && key !== "average_adapters") problems.push({ field, message: `unknown option; known: ${[...Object.keys(EXTRA_OUTPUTS), "average_adapters"].join(", ")}` });
+    const prefix = EXTRA_OUTPUTS.get(key);
+    if (!MODEL_KWARGS.includes(key)) problems.push({ field, message: `unknown option; known: ${MODEL_KWARGS.join(", ")}` });
     else if (typeof value !== "boolean") problems.push({ field, message: "must be a boolean" });
     else if (prefix && value && !model.outputNames.some((n) => n.startsWith(prefix))) {
       const reason = model.extraOutputsUnavailable ?? "its graph structure was not recognised";
@@ -25,7 +31,7 @@ export function checkModelKwargs(request: TaskRequest, model: ModelFacts): Field
 export function checkTaskKwargs(request: TaskRequest, known: Record<string, "boolean" | "string" | "integer" | "number">): FieldProblem[] {
   const problems: FieldProblem[] = [];
   for (const [key, value] of Object.entries(request.task_kwargs)) {
-    const type = known[key];
+    const type = Object.hasOwn(known, key) ? known[key] : undefined;
     const field = `task_kwargs.${key}`;
     if (!type) problems.push({ field, message: `unknown option for this task; known: ${Object.keys(known).join(", ") || "none"}` });
     else if (type === "integer" ? !Number.isInteger(value) : typeof value !== type) problems.push({ field, message: `must be ${type === "integer" ? "an integer" : `a ${type}`}` });
@@ -36,7 +42,7 @@ export function checkTaskKwargs(request: TaskRequest, known: Record<string, "boo
 /** Extra outputs the forward pass must return for `model_kwargs`, each group in layer order. */
 export function requestedExtraOutputs(request: TaskRequest, outputNames: readonly string[]): string[] {
   const layerOf = (name: string) => Number(/(\d+)$/.exec(name)?.[1] ?? 0);
-  return Object.entries(EXTRA_OUTPUTS).flatMap(([key, prefix]) =>
-    request.model_kwargs[key] === true ? outputNames.filter((n) => n.startsWith(prefix)).sort((a, b) => layerOf(a) - layerOf(b)) : [],
+  return [...EXTRA_OUTPUTS].flatMap(([key, prefix]) =>
+    Object.hasOwn(request.model_kwargs, key) && request.model_kwargs[key] === true ? outputNames.filter((n) => n.startsWith(prefix)).sort((a, b) => layerOf(a) - layerOf(b)) : [],
   );
 }

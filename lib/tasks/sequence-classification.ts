@@ -12,6 +12,9 @@ import type { TaskRequest } from "./request.ts";
 
 const OPTIONS = { is_regression: "boolean" } as const;
 
+/** Sequence-classification pairs are `[context, question]`. */
+const PAIR_QUESTION_SEGMENT = 1;
+
 export const sequenceClassification: TaskPipeline<Prepared> = {
   name: "sequence-classification",
 
@@ -47,13 +50,14 @@ export const sequenceClassification: TaskPipeline<Prepared> = {
 /**
  * Each item is explained against its own predicted label: the argmax of its logits (softmax and
  * sigmoid keep the order). A regression head's single output is explained as it is.
+ * Pairs are `[context, question]` as in SQuARE (SPEC §7): the second text's words are the question.
  */
 function explainTargets(prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest): ExplainTarget[] {
   return prepared.sequences.map((sequence, i) => {
     const logits = Array.from(items[i].logits.data as Float32Array);
     const cotangent = new Float32Array(logits.length);
     cotangent[argmax(logits)] = 1;
-    return { sequence, cotangents: { logits: cotangent }, wordText: itemWordText(request.input, i, sequence) };
+    return { sequence, cotangents: { logits: cotangent }, wordText: itemWordText(request.input, i, sequence, PAIR_QUESTION_SEGMENT) };
   });
 }
 

@@ -2,8 +2,7 @@
 import type { TaskPipeline, Prepared } from "./types.ts";
 import { tokenizeRequest } from "./tokenize-input.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
-import { softmax, argmax } from "../math/softmax.ts";
-import { float32, padStack } from "../tensor.ts";
+import { ndarray, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { renderOutputs } from "../encoding/arrays.ts";
 import { aggregateEntities, AGGREGATIONS, Aggregation, ScoredToken } from "./entity-grouping.ts";
@@ -39,17 +38,15 @@ export const tokenClassification: TaskPipeline<TokenPrepared> = {
   finish(prepared, items, request, model, output) {
     const aggregation = (request.task_kwargs.aggregation as Aggregation | undefined) ?? "none";
     const labels = model.capabilities.id2label;
-    const probs = items.map((it) => {
-      const [tokens, width] = it.logits.shape;
-      const data = it.logits.data as Float32Array;
-      return Array.from({ length: tokens }, (_, t) => softmax(data.subarray(t * width, (t + 1) * width)));
-    });
-    const entities = prepared.sequences.map((seq, i) => aggregateEntities(scoredTokens(seq, probs[i]), aggregation, labels, prepared.texts[i]));
+    const { probs, argmaxes, width, labelCount } = tokenProbabilities(items.map((it) => it.logits));
+    const entities = prepared.sequences.map((seq, i) => aggregateEntities(scoredTokens(seq, probs, (i * width) * labelCount, labelCount), aggregation, labels, prepared.texts[i]));
     const extra = collectExtraOutputs(items, requestedExtraOutputs(request, model.outputNames));
-    const logits = padStack(probs.map((rows) => float32([rows.length, rows[0]?.length ?? 0], rows.flat())));
+    const logits = ndarray("float32", [items.length, width, labelCount], new Float32Array(probs));
+    // SPEC §6.2: labels and word ids have the logits' token length (items are padded to the
+    // longest), null at padding positions, as SQuARE's clients index them up to logits.shape[1].
     return {
-      labels: probs.map((rows) => rows.map(argmax)),
-      word_ids: prepared.sequences.map((s) => s.wordIds),
+      labels: argmaxes,
+      word_ids: prepared.sequences.map((s) => padTo(s.wordIds, width)),
       id2label: labels,
       entities,
       aggregation,
@@ -63,12 +60,57 @@ export const tokenClassification: TaskPipeline<TokenPrepared> = {
   },
 };
 
-/** The item's real tokens: special and padding tokens carry no word and are left out. */
-function scoredTokens(seq: Encoded, probs: number[][]): ScoredToken[] {
-  return seq.wordIds.flatMap((wordId, index) => {
-    const segment = seq.sequenceIds[index];
-    if (wordId === null || segment === null) return [];
-    const [start, end] = seq.offsets[index];
-    return [{ index, probs: probs[index], start, end, wordId, segment }];
+/**
+ * Softmax over labels for every token of every item, in one pass into one buffer of shape
+ * (items, longest item, labels), zeros at padding; and each token's argmax label (null at
+ * padding). This runs on the event loop for up to max_request_items × the model's length
+ * tokens, so no array per token is made here.
+ */
+function tokenProbabilities(logits: readonly NdArray[]): { probs: Float64Array; argmaxes: (number | null)[][]; width: number; labelCount: number } {
+  const width = Math.max(0, ...logits.map((l) => l.shape[0]));
+  const labelCount = logits[0]?.shape[1] ?? 0;
+  const probs = new Float64Array(logits.length * width * labelCount);
+  const argmaxes = logits.map((l, i) => {
+    const [tokens] = l.shape;
+    const data = l.data as Float32Array;
+    const labels = new Array<number | null>(width).fill(null);
+    for (let t = 0; t < tokens; t++) {
+      const from = t * labelCount;
+      const to = (i * width + t) * labelCount;
+      let max = -Infinity;
+      for (let k = 0; k < labelCount; k++) if (data[from + k] > max) max = data[from + k];
+      let sum = 0;
+      for (let k = 0; k < labelCount; k++) sum += probs[to + k] = Math.exp(data[from + k] - max);
+      let best = 0;
+      for (let k = 0; k < labelCount; k++) {
+        probs[to + k] /= sum;
+        if (probs[to + k] > probs[to + best]) best = k;
+      }
+      labels[t] = best;
+    }
+    return labels;
   });
+  return { probs, argmaxes, width, labelCount };
+}
+
+function padTo<T>(values: readonly T[], width: number): (T | null)[] {
+  const out = new Array<T | null>(Math.max(width, values.length)).fill(null);
+  for (let t = 0; t < values.length; t++) out[t] = values[t];
+  return out;
+}
+
+/** The item's real tokens (its probabilities start at `offset` in `probs`): special and padding tokens carry no word and are left out. */
+function scoredTokens(seq: Encoded, probs: Float64Array, offset: number, labelCount: number): ScoredToken[] {
+  const tokens: ScoredToken[] = [];
+  for (let index = 0; index < seq.wordIds.length; index++) {
+    const wordId = seq.wordIds[index];
+    const segment = seq.sequenceIds[index];
+    if (wordId === null || segment === null) continue;
+    // A plain loop: a typed-array view per token costs more than the whole softmax.
+    const tokenProbs = new Array<number>(labelCount);
+    for (let k = 0, from = offset + index * labelCount; k < labelCount; k++) tokenProbs[k] = probs[from + k];
+    const [start, end] = seq.offsets[index];
+    tokens.push({ index, probs: tokenProbs, start, end, wordId, segment });
+  }
+  return tokens;
 }

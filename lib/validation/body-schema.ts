@@ -34,7 +34,9 @@ const checkBody = v.compile(bodySchema as never) as (value: unknown) => true | {
 
 export function bodyShapeProblems(body: unknown): FieldProblem[] {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return [{ field: "body", message: "must be a JSON object" }];
-  if (!("input" in body)) return [{ field: "input", message: "is required" }];
+  if (!Object.hasOwn(body, "input")) return [{ field: "input", message: "is required" }];
+  const typeProblems = jsonTypeProblems(body as Record<string, unknown>, bodySchema);
+  if (typeProblems.length) return typeProblems;
   const result = checkBody(body);
   if (result === true) return [];
   const seen = new Set<string>();
@@ -51,4 +53,44 @@ function unknownKeyProblems(e: { field?: string; message?: string }): { field?: 
   const keys = /contains forbidden keys: (.*)\.$/.exec(String(e.message ?? ""))?.[1];
   if (!keys || e.field !== "preprocessing_kwargs") return [e];
   return keys.split(", ").map((k) => ({ field: `preprocessing_kwargs.${k.replace(/^'|'$/g, "")}`, message: `unknown option; known: ${PREPROCESSING_KEYS.join(", ")}` }));
+}
+
+type Rule = { type: string; rules?: Rule[]; items?: string; props?: Record<string, Rule> };
+
+/** The JSON kinds a schema rule admits (what typeof / Array.isArray can tell). */
+function kindsOf(rule: Rule | string): string[] {
+  const type = typeof rule === "string" ? rule : rule.type;
+  if (type === "multi") return (rule as Rule).rules!.flatMap(kindsOf);
+  if (type === "enum") return ["string"];
+  if (type === "any") return ["string", "number", "boolean", "object", "array", "null"];
+  return [type];
+}
+
+const kindOf = (value: unknown): string => (value === null ? "null" : Array.isArray(value) ? "array" : typeof value);
+
+/**
+ * JSON kinds checked before fastest-validator sees the body, from the same schema: the validator
+ * writes the offending value into its messages (String(value)), which throws for a JSON object
+ * with its own `toString` or `valueOf` key (`{"stride": [{"toString": true}]}`), a 500. A value
+ * of the wrong kind is named here instead, and the validator only meets values of the right kind.
+ */
+function jsonTypeProblems(object: Record<string, unknown>, schema: Record<string, unknown>, prefix = ""): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const [key, rule] of Object.entries(schema)) {
+    if (key.startsWith("$$") || !Object.hasOwn(object, key)) continue;
+    const value = object[key];
+    const r = rule as Rule;
+    const kinds = kindsOf(r);
+    const field = `${prefix}${key}`;
+    if (!kinds.includes(kindOf(value))) {
+      problems.push({ field, message: `must be ${kinds.map((k) => (k === "array" ? "a list" : k === "object" ? "an object" : `a ${k}`)).join(" or ")}, not ${kindOf(value) === "array" ? "a list" : kindOf(value) === "object" ? "an object" : `a ${kindOf(value)}`}` });
+    } else if (Array.isArray(value) && r.type === "multi") {
+      const items = r.rules!.find((x) => x.type === "array")?.items;
+      const bad = items ? value.findIndex((x) => kindOf(x) !== items) : -1;
+      if (bad >= 0) problems.push({ field: `${field}.${bad}`, message: `must be a ${items}` });
+    } else if (r.props && kindOf(value) === "object") {
+      problems.push(...jsonTypeProblems(value as Record<string, unknown>, r.props, `${field}.`));
+    }
+  }
+  return problems;
 }

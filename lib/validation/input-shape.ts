@@ -1,6 +1,7 @@
 /** The shape `input` must have for each task, and checks of `is_preprocessed` arrays (SPEC §3). */
 import type { FieldProblem } from "../errors.ts";
 import type { TaskName } from "../tasks/task-names.ts";
+import type { RequestLimits } from "../config/limits.ts";
 
 type ItemKind = "single" | "pair";
 
@@ -48,9 +49,9 @@ export function preprocessedProblems(input: unknown, vocabSize: number, maxLengt
   for (const name of Object.keys(fields)) {
     if (!["input_ids", "attention_mask", "token_type_ids"].includes(name)) problems.push({ field: `input.${name}`, message: "unknown field; expected input_ids, attention_mask, token_type_ids" });
   }
-  for (const name of ["input_ids", "attention_mask"]) if (!(name in fields)) problems.push({ field: `input.${name}`, message: "is required with is_preprocessed" });
+  for (const name of ["input_ids", "attention_mask"]) if (!Object.hasOwn(fields, name)) problems.push({ field: `input.${name}`, message: "is required with is_preprocessed" });
   for (const name of ["input_ids", "attention_mask", "token_type_ids"]) {
-    if (name in fields && !isIntRows(fields[name])) problems.push({ field: `input.${name}`, message: "must be a list of lists of integers" });
+    if (Object.hasOwn(fields, name) && !isIntRows(fields[name])) problems.push({ field: `input.${name}`, message: "must be a list of lists of integers" });
   }
   if (problems.length) return problems;
   const ids = fields.input_ids as number[][];
@@ -81,6 +82,54 @@ export function preprocessedProblems(input: unknown, vocabSize: number, maxLengt
   if (types && inputNames && !inputNames.includes("token_type_ids")) {
     const row = types.findIndex((r) => r.some((v) => v !== 0));
     if (row >= 0) problems.push({ field: `input.token_type_ids.${row}`, message: "this model has no token_type_ids input; only all-zero token_type_ids are accepted (and ignored)" });
+  }
+  return problems;
+}
+
+/** Items beyond this many in one 422 are summarised: the client learns the rule from the first ones. */
+const LISTED = 10;
+
+/** The number of items: `max_input` of the model, and the server's own bound (SPEC §12). Checked before any per-item work. */
+export function itemCountProblems(count: number, maxInput: number, limits: RequestLimits): FieldProblem[] {
+  if (count > limits.maxRequestItems && limits.maxRequestItems < maxInput) {
+    return [{ field: "input", message: `has ${count} items; the server accepts at most ${limits.maxRequestItems} per request (max_request_items)` }];
+  }
+  if (count > maxInput) return [{ field: "input", message: `has ${count} items; this model accepts at most ${maxInput} per request (max_input)` }];
+  return [];
+}
+
+/** Characters of text items (already checked to be strings or pairs): per item, a pair's texts together, and per request. */
+export function textSizeProblems(input: readonly (string | readonly string[])[], limits: RequestLimits): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  let total = 0;
+  let tooLong = 0;
+  input.forEach((item, i) => {
+    const chars = typeof item === "string" ? item.length : item.reduce((sum, text) => sum + text.length, 0);
+    total += chars;
+    if (chars > limits.maxItemChars && tooLong++ < LISTED) {
+      problems.push({ field: `input.${i}`, message: `has ${chars} characters; the server accepts at most ${limits.maxItemChars} per item${typeof item === "string" ? "" : " (both texts of a pair together)"} (max_item_chars)` });
+    }
+  });
+  if (tooLong > LISTED) problems.push({ field: "input", message: `${tooLong - LISTED} more items are longer than ${limits.maxItemChars} characters (max_item_chars)` });
+  if (total > limits.maxRequestChars) problems.push({ field: "input", message: `has ${total} characters in all; the server accepts at most ${limits.maxRequestChars} per request (max_request_chars)` });
+  return problems;
+}
+
+/**
+ * `is_preprocessed` arrays by size, before their values are read: every field's rows × length
+ * (padding included) against the token bound. Shapes that are not lists of lists are left to
+ * preprocessedProblems, which names them.
+ */
+export function preprocessedSizeProblems(input: unknown, limits: RequestLimits): FieldProblem[] {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return [];
+  const problems: FieldProblem[] = [];
+  for (const name of ["input_ids", "attention_mask", "token_type_ids"]) {
+    const rows = Object.hasOwn(input, name) ? (input as Record<string, unknown>)[name] : undefined;
+    if (!Array.isArray(rows)) continue;
+    const positions = rows.reduce((sum: number, row: unknown) => sum + (Array.isArray(row) ? row.length : 1), 0);
+    if (positions > limits.maxRequestTokens) {
+      problems.push({ field: `input.${name}`, message: `has ${positions} token positions (rows × length, padding included); the server accepts at most ${limits.maxRequestTokens} per request (max_request_tokens)` });
+    }
   }
   return problems;
 }

@@ -5,11 +5,13 @@ import { withDefaults, itemCount, TaskRequest } from "../tasks/request.ts";
 import type { TaskName } from "../tasks/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
 import { bodyShapeProblems } from "./body-schema.ts";
-import { textInputProblems, preprocessedProblems } from "./input-shape.ts";
+import { textInputProblems, preprocessedProblems, itemCountProblems, textSizeProblems, preprocessedSizeProblems } from "./input-shape.ts";
 import { preprocessingProblems } from "./preprocessing-options.ts";
 import { checkExplainKwargs, NOT_EXPLAINABLE } from "../explain/options.ts";
+import { DEFAULT_LIMITS, RequestLimits } from "../config/limits.ts";
 
-export function validateRequest(body: unknown, task: TaskName, model: ModelMeta): TaskRequest {
+/** `limits`: the server's bounds on request size (SPEC §12); the configured ones at the gateway. */
+export function validateRequest(body: unknown, task: TaskName, model: ModelMeta, limits: RequestLimits = DEFAULT_LIMITS): TaskRequest {
   const pipeline = pipelineFor(task);
   if (!pipeline || !model.tasks.includes(task)) {
     const can = model.tasks.length ? model.tasks.join(", ") : "no task";
@@ -18,26 +20,31 @@ export function validateRequest(body: unknown, task: TaskName, model: ModelMeta)
   const shape = bodyShapeProblems(body);
   if (shape.length) throw invalidFields(shape);
   const request = withDefaults(body as TaskRequest);
-  const problems: FieldProblem[] = [...inputProblems(request, task, model), ...featureProblems(request, model, pipeline.explainTargets !== undefined)];
+  const problems: FieldProblem[] = [...inputProblems(request, task, model, limits), ...featureProblems(request, model, pipeline.explainTargets !== undefined)];
   if (problems.length === 0) problems.push(...pipeline.check(request, model));
   if (problems.length) throw invalidFields(problems);
   return request;
 }
 
-function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta): FieldProblem[] {
+/** Sizes first (cheap, and they bound the work of every later check), then shapes and values. */
+function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta, limits: RequestLimits): FieldProblem[] {
+  const sizes = [...itemCountProblems(itemCount(request), model.maxInput, limits), ...(request.is_preprocessed ? preprocessedSizeProblems(request.input, limits) : [])];
+  if (sizes.length) return sizes;
   const problems = request.is_preprocessed
     ? preprocessedProblems(request.input, model.vocabSize, model.maxLength, model.inputNames)
     : Array.isArray(request.input)
       ? textInputProblems(task, request.input)
       : [{ field: "input", message: "must be a list of texts (or set is_preprocessed for tokenized arrays)" }];
   if (problems.length) return problems;
-  const count = itemCount(request);
-  if (count > model.maxInput) return [{ field: "input", message: `has ${count} items; this model accepts at most ${model.maxInput} per request (max_input)` }];
+  if (!request.is_preprocessed) {
+    const text = textSizeProblems(request.input as (string | string[])[], limits);
+    if (text.length) return text;
+  }
   const truncation = request.preprocessing_kwargs.truncation;
   if (!request.is_preprocessed && truncation === "only_second" && (request.input as unknown[]).some((x) => typeof x === "string")) {
     return [{ field: "preprocessing_kwargs.truncation", message: "only_second needs pairs; these items are single texts" }];
   }
-  return preprocessingProblems(request, task, model.maxLength);
+  return preprocessingProblems(request, task, model);
 }
 
 /** `explain_kwargs` (SPEC §7): only for tasks with explanation targets, only on text, with valid options. */

@@ -268,7 +268,12 @@ test("token classification: per-token probabilities, labels and word ids; entiti
   const [probs] = result.model_outputs.logits;
   assert.equal(probs.length, result.labels[0].length, "labels per token");
   assert.equal(result.word_ids[0].length, result.labels[0].length);
-  assert.equal(result.labels[1].length, 3, "[CLS] hi [SEP]");
+  // SPEC §6.2: every item's labels and word ids have the logits' token length, null at padding.
+  assert.equal(result.labels[1].length, probs.length, "padded to the logits' length");
+  assert.equal(result.word_ids[1].length, probs.length);
+  assert.deepEqual(result.labels[1].slice(3), new Array(probs.length - 3).fill(null), "[CLS] hi [SEP], then padding");
+  assert.deepEqual(result.word_ids[1].slice(0, 3), [null, 0, null]);
+  assert.ok(result.labels[1].slice(0, 3).every((l: number | null) => Number.isInteger(l)));
   for (const row of probs) assert.ok(Math.abs(row.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-5);
   result.labels[0].forEach((l: number, t: number) => assert.equal(l, probs[t].indexOf(Math.max(...probs[t]))));
   assert.equal(result.word_ids[0][0], null);
