@@ -48,12 +48,13 @@ async function explain(model: string, task: string, input: unknown[], explain_kw
   return r.body.result;
 }
 
-/** Our [idx, word, score] lists against the golden's [segment, word_id, word, score] entries. */
-function assertWordScores(attributions: any, item: number, golden: WordScore[], label: string, tol = 1e-4) {
-  const ours = [
-    ...attributions.question_tokens[item].map((w: [number, string, number]) => ["question", ...w]),
-    ...attributions.context_tokens[item].map((w: [number, string, number]) => ["context", ...w]),
-  ];
+/**
+ * Our [idx, word, score] lists against the golden's [segment, word_id, word, score] entries, which
+ * are in text order: QA pairs are [question, context], sequence-classification pairs [context, question].
+ */
+function assertWordScores(attributions: any, item: number, golden: WordScore[], label: string, tol = 1e-4, firstText: "question" | "context" = "question") {
+  const named = (segment: "question" | "context") => attributions[`${segment}_tokens`][item].map((w: [number, string, number]) => [segment, ...w]);
+  const ours = firstText === "question" ? [...named("question"), ...named("context")] : [...named("context"), ...named("question")];
   assert.deepEqual(ours.map((w) => w.slice(0, 3)), golden.map((w) => w.slice(0, 3)), `${label}: words`);
   ours.forEach((w, k) => assert.ok(Math.abs(w[3] - golden[k][3]) <= tol * Math.abs(golden[k][3]) + 1e-6, `${label}: ${w[2]} scored ${w[3]}, PyTorch ${golden[k][3]}`));
 }
@@ -70,7 +71,7 @@ for (const family of FAMILIES) {
           const input = item.texts.length === 1 ? item.texts[0] : item.texts;
           const result = await explain(`${family}-${head}`, task, [input], { method, top_k: 3 });
           const [attributions] = result.attributions;
-          assertWordScores(attributions, 0, item.word_scores[goldenKey]!, `${family}-${head} item ${i} ${method}`);
+          assertWordScores(attributions, 0, item.word_scores[goldenKey]!, `${family}-${head} item ${i} ${method}`, 1e-4, head === "sst" ? "context" : "question");
           const topk = [...attributions.question_tokens[0], ...attributions.context_tokens[0]].length;
           assert.ok(attributions.topk_context_idx[0].length <= 3 && topk > 0);
         }
@@ -98,7 +99,8 @@ test("three items in one request: each is explained against its own target, as i
 });
 
 test("smooth_grads: a seed reproduces the noise, another seed changes it; mode and top_k shape the lists", async () => {
-  const input = [["is it good?", "the children played in the garden"]];
+  // Sequence-classification pairs are [context, question] (SPEC §7, SQuARE's multiple-choice order).
+  const input = [["the children played in the garden", "is it good?"]];
   const kwargs = { method: "smooth_grads", samples: 4, noise: 0.1, seed: 7, mode: "question", top_k: 2 };
   const [a] = (await explain("bert-sst", "sequence-classification", input, kwargs)).attributions;
   const [b] = (await explain("bert-sst", "sequence-classification", input, kwargs)).attributions;
@@ -112,7 +114,7 @@ test("smooth_grads: a seed reproduces the noise, another seed changes it; mode a
 });
 
 test("a run of spaces in byte-level BPE text is no word; words are slices of the text", async () => {
-  const [attr] = (await explain("roberta-sst", "sequence-classification", [["is it good?", "naïve  café, isn't it"]], { method: "simple_grads" })).attributions;
+  const [attr] = (await explain("roberta-sst", "sequence-classification", [["naïve  café, isn't it", "is it good?"]], { method: "simple_grads" })).attributions;
   assert.deepEqual(attr.context_tokens[0].map((w: [number, string, number]) => w[1]), ["naïve", "café", ",", "isn", "'t", "it"]);
   assert.deepEqual(attr.context_tokens[0].map((w: [number, string, number]) => w[0]), [0, 1, 2, 3, 4, 5]);
 });

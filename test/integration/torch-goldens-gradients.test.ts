@@ -164,7 +164,9 @@ test("word scores in the gradient goldens follow SPEC §7 from their token value
         const sums = new Map<string, number>();
         item.sequence_ids.forEach((s, t) => s !== null && sums.set(`${s}:${item.word_ids[t]}`, (sums.get(`${s}:${item.word_ids[t]}`) ?? 0) + Math.abs(values[t])));
         const total = [...sums.values()].reduce((a, v) => a + v, 0);
-        const segment = (s: number) => (item.texts.length === 2 && s === 0 ? "question" : "context");
+        // SPEC §7 names: QA pairs are [question, context], sequence-classification pairs [context, question].
+        const pairNames = name.endsWith("-qa") ? ["question", "context"] : ["context", "question"];
+        const segment = (s: number) => (item.texts.length === 2 ? pairNames[s] : "context");
         const expected = [...sums.entries()].map(([key, v]) => [segment(Number(key.split(":")[0])), Number(key.split(":")[1]), v / total]);
         assert.deepEqual(scores.map(([seg, id]) => [seg, id]), expected.map(([seg, id]) => [seg, id]), `${name} ${method} words`);
         scores.forEach(([, , , score], i) => assert.ok(Math.abs(score - (expected[i][2] as number)) <= 1e-6, `${name} ${method} word ${i}`));

@@ -44,9 +44,17 @@ def gradients_at(w, item, embeds, target):
     return value.item(), leaf.grad, [p.grad[0] for p in run.attentions], run
 
 
-def word_scores(item, token_values):
+def segment_names(head, pair):
+    """SQuARE's names (SPEC §7): QA pairs are [question, context]; sequence-classification pairs
+    [context, question] (its multiple-choice skills send that order); a single text is context."""
+    if not pair:
+        return ("context", "context")
+    return ("question", "context") if head == "question-answering" else ("context", "question")
+
+
+def word_scores(item, token_values, head):
     """|v| per token, summed over each word's pieces (specials dropped), divided by the item's total."""
-    pair = len(item["texts"]) == 2
+    names = segment_names(head, len(item["texts"]) == 2)
     words = {}
     for t, (s, wid) in enumerate(zip(item["sequence_ids"], item["word_ids"])):
         if s is None:
@@ -57,7 +65,7 @@ def word_scores(item, token_values):
             words[key][1] += text
             words[key][2] += abs(float(token_values[t]))
         else:
-            words[key] = ["question" if pair and s == 0 else "context", text, abs(float(token_values[t]))]
+            words[key] = [names[s], text, abs(float(token_values[t]))]
     total = sum(v[2] for v in words.values())
     if total == 0:
         return None  # every token value is exactly zero: no scores to normalise (see notes)
@@ -108,7 +116,7 @@ def explain_item(w, item, seed):
         "integrated_grads": {"steps": IG_STEPS, "alphas": alphas, "mean_gradient": tensor(ig_mean)},
         "smooth_grads": {"sigma": num(sigma), "noise": tensor(noise), "gradients": tensor(smooth_grads)},
         "token_values": {k: tensor(v) for k, v in token_values.items()},
-        "word_scores": {k: word_scores(item, v) for k, v in token_values.items()},
+        "word_scores": {k: word_scores(item, v, head) for k, v in token_values.items()},
     }
 
 
@@ -134,6 +142,7 @@ NOTES = (
     "non-degenerate alternative: scaled_attention_all_queries[t] = mean over heads of sum over query rows i of "
     "P_last[head, i, t] * d target / d P_last[head, i, t]. "
     "Word scores: |value| per token, summed over each word's pieces, special tokens dropped, divided by the item's "
-    "total; entries [segment, word_id, word, score] with segment 'question' (first text of a pair) or 'context' "
-    "(second text, or the only text), word_id counted from 0 in each text."
+    "total; entries [segment, word_id, word, score] in token order; segment names as SQuARE gives them: for QA pairs "
+    "'question' (first text) and 'context' (second), for sequence-classification pairs 'context' (first text) and "
+    "'question' (second), 'context' for a single text; word_id counted from 0 in each text."
 )
