@@ -8,12 +8,11 @@ import { spawn, ChildProcess } from "node:child_process";
 import { writeFile, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Settings } from "../config/settings.ts";
 import { ActorGroup, groupNodeId } from "./actor-plan.ts";
 import { deviceName } from "../onnx/device.ts";
+import { CLI_BIN } from "../package-paths.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/square-inference.js", import.meta.url));
 
 /** Set in a child actor process's environment; a child never starts children of its own. */
 export const CHILD_MARK = "SQUARE_CHILD_ACTOR";
@@ -39,7 +38,7 @@ export async function startChildActors(settings: Settings, groups: ActorGroup[],
   let stopping = false;
   const children = new Set<ChildProcess>();
   const launch = (group: ActorGroup, file: string) => {
-    const child = spawn(process.execPath, [BIN, ...childArgs(settings, group, file, parentId)], { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, [CHILD_MARK]: "1" } });
+    const child = spawn(process.execPath, [CLI_BIN, ...childArgs(settings, group, file, parentId)], { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, [CHILD_MARK]: "1" } });
     children.add(child);
     child.on("exit", (code, signal) => {
       children.delete(child);

@@ -4,9 +4,7 @@
  * TypeScript sources (development and tests, through tsx).
  */
 import { Worker } from "node:worker_threads";
-
-/** True when this module is the compiled JavaScript (its own URL ends in .js). */
-export const RUNNING_COMPILED = import.meta.url.endsWith(".js");
+import { RUNNING_COMPILED } from "../package-paths.ts";
 
 /**
  * Starts the worker whose TypeScript source is `sourceUrl`. Compiled, that is the `.js` file

@@ -34,8 +34,9 @@ export function clusterEnv(extra: Record<string, string> = {}): Record<string, s
   };
 }
 
-export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>): Proc {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/** `group`: the command starts the real process as its child (npx); signals go to the whole process group. */
+export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>, options: { cwd?: string; group?: boolean } = {}): Proc {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], cwd: options.cwd, detached: options.group });
   const log: string[] = [];
   const watchers = new Set<() => void>();
   const onData = (chunk: Buffer) => {
@@ -73,7 +74,10 @@ export function spawnProcess(name: string, command: string, args: string[], env:
       });
     },
     async kill(signal = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        if (options.group && child.pid) process.kill(-child.pid, signal);
+        else child.kill(signal);
+      }
       return exited;
     },
   };

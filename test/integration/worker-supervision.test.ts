@@ -5,7 +5,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { OnnxRunner, WorkerDiedError } from "../../lib/onnx/runner.ts";
+import { OnnxRunner, WorkerDiedError, type RunResult } from "../../lib/onnx/runner.ts";
 import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
 import { buildFeeds } from "../../lib/batching/pad.ts";
@@ -16,7 +16,7 @@ after(async () => {
   await Promise.all(open.map((o) => o.close()));
 });
 
-const firstLogits = (r: { outputs: Record<string, { data: ArrayLike<number> }> }) => Array.from(r.outputs.logits.data);
+const firstLogits = (r: RunResult) => Array.from(r.outputs.logits.data as Float32Array);
 
 test("runner: a worker killed mid-run rejects that run with WorkerDiedError, is replaced, and later runs succeed", async () => {
   const runtime = await ModelRuntime.load(withModelDefaults({ id: "sst", path: await fixturePath("bert-tiny-sst") }), { kind: "cpu", id: 0 });
@@ -47,6 +47,6 @@ test("runtime: killing the worker under a batch costs no request: the batch is r
   const pending = runtime.forward(sequences, ["logits"]);
   await runner.threads[0].terminate();
   const after = await pending;
-  after.items.forEach((item, i) => assert.deepEqual(Array.from(item.logits.data), Array.from(before.items[i].logits.data)));
+  after.items.forEach((item, i) => assert.deepEqual(Array.from(item.logits.data as Float32Array), Array.from(before.items[i].logits.data as Float32Array)));
   assert.equal(runner.replacedWorkers, 1);
 });

@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Part of `npm run build`: files tsc does not emit but the compiled server reads at run time.
+import { copyFileSync } from "node:fs";
+
+const ASSETS = ["lib/onnx/onnx.proto"];
+for (const file of ASSETS) copyFileSync(new URL(`../${file}`, import.meta.url), new URL(`../dist/${file}`, import.meta.url));
