@@ -9,7 +9,7 @@ import type { Settings } from "./config/settings.ts";
 import { openBackends, Backends } from "./backends.ts";
 import { loadModelsFile } from "./config/models-file.ts";
 import { storedModelUpdate, ModelSettings } from "./config/model-settings.ts";
-import { requestLimitsOf, updateBoundsOf, limitWarnings, UpdateBounds } from "./config/limits.ts";
+import { requestLimitsOf, updateBoundsOf, limitWarnings, UpdateBounds, RequestLimits } from "./config/limits.ts";
 import { ModelRuntime } from "./model/runtime.ts";
 import { parseDeviceList, Device, deviceName } from "./onnx/device.ts";
 import { modelServiceName } from "./model/metadata.ts";
@@ -51,7 +51,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile, bounds) : await demoModels(settings.demoDir, (m) => log.info(m));
     await Promise.all(models.map((model) => backends.store.registerModel(model.id)));
     const groups = planActorGroups(models, devices);
-    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device, settings.cacheDir, bounds)));
+    if (groups.length === 1) await Promise.all(groups[0].models.map((model) => startModel(broker, backends, model, groups[0].device, settings.cacheDir, bounds, requestLimitsOf(settings))));
     else children = await startChildActors(settings, groups, broker.nodeID, (m) => log.warn(m));
   }
   const api = broker.getLocalService("api") as unknown as { server?: { address(): AddressInfo | string | null } } | undefined;
@@ -68,7 +68,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   };
 }
 
-async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device, cacheDir: string, bounds: UpdateBounds): Promise<void> {
+async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device, cacheDir: string, bounds: UpdateBounds, limits: RequestLimits): Promise<void> {
   const log = broker.getLogger("model");
   const t0 = performance.now();
   // A stored update outside this node's bounds (e.g. batch_size 1e308 from an unbounded version) is logged and not applied.
@@ -78,7 +78,7 @@ async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, m
   await warmUp(runtime);
   const t2 = performance.now();
   if (runtime.providerWarning) log.warn(`${model.id} on ${deviceName(device)}: ${runtime.providerWarning}`);
-  broker.createService(modelService({ runtime, backends }));
+  broker.createService(modelService({ runtime, backends, limits, bounds }));
   await broker.waitForServices(modelServiceName(model.id), 30_000, 10);
   log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ") || "none yet"}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
 }

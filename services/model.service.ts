@@ -14,10 +14,15 @@ import { validateRequest } from "../lib/validation/validate-request.ts";
 import { executeTask } from "../lib/tasks/execute.ts";
 import type { TaskName } from "../lib/tasks/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
+import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
+import { storeCall } from "../lib/store/store-call.ts";
 
 export interface ModelServiceOptions {
   runtime: ModelRuntime;
   backends: Backends;
+  /** The node's request limits and update bounds (SPEC §12), the same the gateway enforces. */
+  limits: RequestLimits;
+  bounds: UpdateBounds;
   /**
    * Tasks this replica takes from the queue at once. Default: two batches' worth, so the
    * batcher can fill the next batch while one runs.
@@ -25,18 +30,18 @@ export interface ModelServiceOptions {
   concurrency?: number;
 }
 
-export function modelService({ runtime, backends, concurrency = 2 * runtime.settings.batch_size }: ModelServiceOptions): ServiceSchema {
+export function modelService({ runtime, backends, limits, bounds, concurrency = 2 * runtime.settings.batch_size }: ModelServiceOptions): ServiceSchema {
   const id = runtime.settings.id;
   let consumer: Consumer | undefined;
   let state: "ready" | "draining" = "ready";
   let running = 0;
   let completed = 0;
-  const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await backends.queue.depth(id), running, completed, batching: batchingInfo(runtime) });
+  const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await storeCall(() => backends.queue.depth(id)), running, completed, batching: batchingInfo(runtime) });
 
   const taskAction = (task: TaskName) => ({
     async handler(ctx: Context<Record<string, unknown>>) {
       const { plaintext_arrays, ...body } = ctx.params;
-      const request = validateRequest(body, task, metaOf(id, runtime));
+      const request = validateRequest(body, task, metaOf(id, runtime), limits);
       const { result, timings } = await executeTask(task, request, runtime, { plaintext: plaintext_arrays !== false });
       return { ...result, timings };
     },
@@ -51,7 +56,7 @@ export function modelService({ runtime, backends, concurrency = 2 * runtime.sett
       submit: {
         async handler(ctx: Context<Record<string, unknown> & { task: TaskName }>) {
           const { task, ...body } = ctx.params;
-          const request = validateRequest(body, task, metaOf(id, runtime));
+          const request = validateRequest(body, task, metaOf(id, runtime), limits);
           return ctx.call("scheduler.submit", { model: id, task, request, maxQueue: runtime.settings.max_queue });
         },
       },
@@ -71,7 +76,7 @@ export function modelService({ runtime, backends, concurrency = 2 * runtime.sett
       apply: {
         visibility: "public",
         async handler(this: { broker: { nodeID: string } }, ctx: Context<Record<string, unknown>>) {
-          await runtime.apply(parseModelUpdate(ctx.params));
+          await runtime.apply(parseModelUpdate(ctx.params, bounds));
           return modelStatistics(runtime, [await replicaInfo(this.broker.nodeID)]);
         },
       },

@@ -26,6 +26,10 @@ export function childArgs(settings: Settings, group: ActorGroup, modelsFile: str
   if (settings.transporter) args.push("--transporter", settings.transporter);
   if (settings.redis) args.push("--redis", settings.redis);
   args.push("--key-prefix", settings.keyPrefix, "--visibility-timeout", String(settings.visibilityMs / 1000), "--log-level", settings.logLevel, "--cache-dir", settings.cacheDir);
+  // The same request limits and update bounds as the parent: a Moleculer client calling a child's
+  // actions directly, or an update it applies, is held to what the gateway enforces.
+  args.push("--max-item-chars", String(settings.maxItemChars), "--max-request-items", String(settings.maxRequestItems), "--max-request-chars", String(settings.maxRequestChars));
+  args.push("--max-request-tokens", String(settings.maxRequestTokens), "--max-batch-size", String(settings.maxBatchSize));
   return args;
 }
 

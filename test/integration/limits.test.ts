@@ -100,3 +100,19 @@ test("default limits: the largest single word and the largest request, sent ASCI
   assert.equal(done.body.status, "Finished", JSON.stringify(done.body).slice(0, 400));
   assert.equal(done.body.result.labels.length, 10);
 });
+
+test("a Moleculer client calling a model's actions directly is held to the node's configured limits and bounds", async () => {
+  const broker = small.node.broker;
+  await assert.rejects(broker.call("model.sst.sequence-classification", { input: [x(51)] }), (err: Error & { code?: number; data?: { field: string }[] }) => {
+    assert.equal(err.code, 422);
+    assert.deepEqual(err.data?.map((d) => d.field), ["input.0"]);
+    return true;
+  });
+  const ok = (await broker.call("model.sst.sequence-classification", { input: [x(50)] })) as { labels: number[] };
+  assert.equal(ok.labels.length, 1);
+  await assert.rejects(broker.call("model.sst.apply", { batch_size: 1025 }), (err: Error & { code?: number; data?: { field: string }[] }) => {
+    assert.equal(err.code, 422);
+    assert.deepEqual(err.data?.map((d) => d.field), ["batch_size"]);
+    return true;
+  });
+});

@@ -29,13 +29,14 @@ test("two GPUs and a model with two replicas per device: a group per device and 
   assert.equal(groupNodeId("node1", groups[3]), "node1-cuda1-1");
 });
 
-test("child processes get one device, the shared transporter, Redis, key prefix and cache folder", () => {
-  const settings = resolveSettings(["--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--key-prefix", "p:", "--cache-dir", "/var/cache/sq"], {});
+test("child processes get one device, the shared transporter, Redis, key prefix, cache folder and the parent's limits", () => {
+  const settings = resolveSettings(["--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--key-prefix", "p:", "--cache-dir", "/var/cache/sq", "--max-item-chars", "5000", "--max-batch-size", "64"], {});
   const [, second] = planActorGroups([b], parseDeviceList("cuda:3"));
   assert.deepEqual(childArgs(settings, second, "/tmp/m.json", "gpu-host"), [
     "serve", "--roles", "models", "--models", "/tmp/m.json", "--devices", "cuda:3", "--node-id", "gpu-host-cuda3-1",
     "--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--key-prefix", "p:", "--visibility-timeout", "10", "--log-level", "info",
     "--cache-dir", "/var/cache/sq",
+    "--max-item-chars", "5000", "--max-request-items", "1024", "--max-request-chars", "1000000", "--max-request-tokens", "131072", "--max-batch-size", "64",
   ]);
 });
 
