@@ -62,7 +62,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
       const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta, limits);
       const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue });
-      this.metrics.tasks.noteSubmitted(model.meta.id);
+      this.metrics.noteSubmitted(model.meta.id);
       return { message: QUEUED_MESSAGE[task], task_id };
     },
   });
@@ -102,7 +102,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
     events: {
       "task.finished"(this: GatewayThis, ctx: Context<{ task_id: string; model?: string; state?: string }>) {
         this.waiters.notify(ctx.params.task_id);
-        this.metrics.tasks.noteFinished(ctx.params.model, ctx.params.state);
+        this.metrics.noteFinished(ctx.params.model, ctx.params.state);
       },
       "model.updated"(this: GatewayThis, ctx: Context<{ model: string; update: ModelUpdate }>) {
         this.noteUpdate(ctx.params.model, ctx.params.update);
@@ -149,7 +149,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
       },
       openapi: () => openApiDocument(prefix, version, bounds),
       metrics(this: GatewayThis, ctx: HttpContext) {
-        ctx.meta.$responseType = "text/plain; version=0.0.4; charset=utf-8";
+        ctx.meta.$responseType = this.metrics.contentType;
         return this.metrics.render();
       },
       docs(ctx: HttpContext) {

@@ -1,6 +1,7 @@
 /**
- * `GET /metrics` in the Prometheus text format (version 0.0.4): this process's event-loop delay,
- * memory, and the tasks this gateway has seen per model.
+ * `GET /metrics` in the Prometheus text format (version 0.0.4), exposed by prom-client: this
+ * process's default metrics, its event-loop delay over a rolling window, and the tasks this
+ * gateway has seen per model.
  *
  * Event-loop delay comes from `perf_hooks.monitorEventLoopDelay` and is reported over a rolling
  * window (default the last 5 s), not "since the last scrape": several scrapers (Prometheus, the
@@ -12,6 +13,7 @@
  * second is not recorded.
  */
 import { monitorEventLoopDelay, IntervalHistogram } from "node:perf_hooks";
+import { Registry, Counter, Gauge, collectDefaultMetrics } from "prom-client";
 
 export interface EventLoopOptions {
   /** Sampling interval of the monitor, ms (Node's default is 10). */
@@ -109,85 +111,85 @@ export class EventLoopDelay {
   }
 }
 
-/** Tasks this gateway queued, and task ends it was told about (`task.finished` is broadcast, so
- * ends include tasks queued through other gateways). */
-export class TaskCounters {
-  readonly submitted = new Map<string, number>();
-  /** Key: model, then state. */
-  readonly finished = new Map<string, Map<string, number>>();
-
-  noteSubmitted(model: string): void {
-    this.submitted.set(model, (this.submitted.get(model) ?? 0) + 1);
-  }
-
-  noteFinished(model: string | undefined, state: string | undefined): void {
-    if (!model) return;
-    const byState = this.finished.get(model) ?? new Map<string, number>();
-    this.finished.set(model, byState);
-    const key = state ?? "unknown";
-    byState.set(key, (byState.get(key) ?? 0) + 1);
-  }
-}
-
-/** The gateway's metrics: one instance per api service. */
+/**
+ * The gateway's metrics in a prom-client registry of its own (several nodes may share a process
+ * in tests): prom-client's default process metrics (memory, CPU, handles, GC, its own
+ * event-loop lag), the rolling-window event-loop quantiles above, and task counters.
+ * `task.finished` is broadcast, so finished tasks include those queued through other gateways.
+ */
 export class GatewayMetrics {
   readonly eventLoop: EventLoopDelay;
-  readonly tasks = new TaskCounters();
+  readonly registry = new Registry();
+  private readonly submitted: Counter<"model">;
+  private readonly finished: Counter<"model" | "state">;
 
   constructor(options: EventLoopOptions = {}) {
     this.eventLoop = new EventLoopDelay(options);
+    collectDefaultMetrics({ register: this.registry });
+    const registers = [this.registry];
+    const loop = this.eventLoop;
+    const windowS = String(loop.windowMs / 1000);
+    new Gauge({
+      name: "square_event_loop_delay_seconds",
+      help: `Event-loop delay quantiles over the last ${windowS} s (monitorEventLoopDelay, resolution ${loop.resolutionMs} ms; values include the sampling interval)`,
+      labelNames: ["quantile", "window_seconds"],
+      registers,
+      collect() {
+        const d = loop.summary();
+        for (const [quantile, value] of [["0.5", d.p50], ["0.9", d.p90], ["0.99", d.p99], ["1", d.max]] as const) this.set({ quantile, window_seconds: windowS }, value);
+      },
+    });
+    new Gauge({
+      name: "square_event_loop_delay_window_samples",
+      help: "Event-loop delay samples in the window",
+      labelNames: ["window_seconds"],
+      registers,
+      collect() {
+        this.set({ window_seconds: windowS }, loop.summary().count);
+      },
+    });
+    new Gauge({
+      name: "square_event_loop_delay_max_seconds",
+      help: "Largest event-loop delay since the process started",
+      registers,
+      collect() {
+        this.set(loop.totals().maxSeconds);
+      },
+    });
+    // A gauge set to a count that only grows: prom-client counters are only incremented.
+    new Gauge({
+      name: "square_event_loop_delay_samples_total",
+      help: "Event-loop delay samples since the process started (monotonic)",
+      registers,
+      collect() {
+        this.set(loop.totals().samples);
+      },
+    });
+    this.submitted = new Counter({ name: "square_tasks_submitted_total", help: "Tasks queued through this gateway", labelNames: ["model"], registers });
+    this.finished = new Counter({ name: "square_tasks_finished_total", help: "Task ends this gateway was notified of (task.finished), by model and state", labelNames: ["model", "state"], registers });
+  }
+
+  noteSubmitted(model: string): void {
+    this.submitted.inc({ model });
+  }
+
+  noteFinished(model: string | undefined, state: string | undefined): void {
+    if (model) this.finished.inc({ model, state: state ?? "unknown" });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 
   /** The Prometheus text exposition of every metric. */
-  render(): string {
-    const out: string[] = [];
-    const family = (name: string, type: "gauge" | "counter", help: string, samples: [Record<string, string>, number][]) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
-    };
-    const delay = this.eventLoop.summary();
-    const totals = this.eventLoop.totals();
-    const windowS = String(this.eventLoop.windowMs / 1000);
-    family("square_event_loop_delay_seconds", "gauge", `Event-loop delay quantiles over the last ${windowS} s (monitorEventLoopDelay, resolution ${this.eventLoop.resolutionMs} ms; values include the sampling interval)`, [
-      [{ quantile: "0.5", window_seconds: windowS }, delay.p50],
-      [{ quantile: "0.9", window_seconds: windowS }, delay.p90],
-      [{ quantile: "0.99", window_seconds: windowS }, delay.p99],
-      [{ quantile: "1", window_seconds: windowS }, delay.max],
-    ]);
-    family("square_event_loop_delay_window_samples", "gauge", "Event-loop delay samples in the window", [[{ window_seconds: windowS }, delay.count]]);
-    family("square_event_loop_delay_max_seconds", "gauge", "Largest event-loop delay since the process started", [[{}, totals.maxSeconds]]);
-    family("square_event_loop_delay_samples_total", "counter", "Event-loop delay samples since the process started", [[{}, totals.samples]]);
-    const mem = process.memoryUsage();
-    family("process_resident_memory_bytes", "gauge", "Resident set size", [[{}, mem.rss]]);
-    family("nodejs_heap_size_used_bytes", "gauge", "V8 heap in use", [[{}, mem.heapUsed]]);
-    family("nodejs_heap_size_total_bytes", "gauge", "V8 heap allocated", [[{}, mem.heapTotal]]);
-    family("nodejs_external_memory_bytes", "gauge", "Memory of C++ objects bound to JavaScript objects (includes tensors' buffers)", [[{}, mem.external]]);
-    family("square_tasks_submitted_total", "counter", "Tasks queued through this gateway", [...this.tasks.submitted].map(([model, n]) => [{ model }, n]));
-    family(
-      "square_tasks_finished_total",
-      "counter",
-      "Task ends this gateway was notified of (task.finished), by model and state",
-      [...this.tasks.finished].flatMap(([model, byState]) => [...byState].map(([state, n]): [Record<string, string>, number] => [{ model, state }, n])),
-    );
-    return out.join("\n") + "\n";
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 
   stop(): void {
     this.eventLoop.stop();
+    this.registry.clear();
   }
-}
-
-const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-
-function formatLabels(labels: Record<string, string>): string {
-  const entries = Object.entries(labels);
-  return entries.length ? `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}` : "";
-}
-
-function formatValue(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (!Number.isFinite(v)) return v > 0 ? "+Inf" : "-Inf";
-  return String(v);
 }
 
 /** Parses the text format back into samples (for the benchmark and tests): name → labels → value. */
@@ -199,8 +201,10 @@ export function parsePrometheusText(text: string): { name: string; labels: Recor
     if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
     for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\(["\\])/g, "$1");
-    const value = m[3] === "+Inf" ? Infinity : m[3] === "-Inf" ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== "NaN") throw new Error(`bad value in: ${line}`);
+    // Prometheus reads values with Go's ParseFloat: NaN and Inf in any letter case (prom-client writes "Nan").
+    const special = m[3].toLowerCase();
+    const value = special === "nan" ? NaN : special === "+inf" || special === "inf" ? Infinity : special === "-inf" ? -Infinity : Number(m[3]);
+    if (Number.isNaN(value) && special !== "nan") throw new Error(`bad value in: ${line}`);
     samples.push({ name: m[1], labels, value });
   }
   return samples;

@@ -43,11 +43,14 @@ async function vmRssBytes(): Promise<number> {
 
 test("every line parses; each family has HELP and TYPE; memory matches the kernel's VmRSS", async () => {
   const { text, one } = await scrape();
-  for (const line of text.trim().split("\n").filter((l) => !l.startsWith("#"))) {
-    const name = line.split(/[{ ]/)[0];
-    assert.match(text, new RegExp(`^# HELP ${name} `, "m"), name);
-    assert.match(text, new RegExp(`^# TYPE ${name} (gauge|counter)$`, "m"), name);
+  for (const line of text.trim().split("\n").filter((l) => l && !l.startsWith("#"))) {
+    const sample = line.split(/[{ ]/)[0];
+    // A histogram's samples are its family name plus _bucket, _sum or _count.
+    const family = [sample, sample.replace(/_(bucket|sum|count)$/, "")].find((n) => new RegExp(`^# TYPE ${n} `, "m").test(text)) ?? sample;
+    assert.match(text, new RegExp(`^# HELP ${family} `, "m"), family);
+    assert.match(text, new RegExp(`^# TYPE ${family} (gauge|counter|histogram)$`, "m"), family);
   }
+  for (const name of ["nodejs_eventloop_lag_p99_seconds", "process_cpu_seconds_total", "nodejs_gc_duration_seconds"]) assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), `default process metric ${name}`);
   const rss = one("process_resident_memory_bytes");
   const kernel = await vmRssBytes();
   assert.ok(Math.abs(rss - kernel) / kernel < 0.1, `rss ${rss} vs VmRSS ${kernel}`);
