@@ -10,7 +10,6 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY bin ./bin
 COPY lib ./lib
 COPY services ./services
-COPY tools/fixtures ./tools/fixtures
 COPY moleculer.config.ts tsconfig.json ./
 # Demo models are built at first start when no models file is given; mount real ones at /models.
 RUN mkdir -p /models /app/models && chown -R node:node /app /models

@@ -49,7 +49,7 @@ async function fixtures(args: string[]): Promise<void> {
   const at = args.indexOf("--out");
   const out = at >= 0 ? args[at + 1] : undefined;
   if (!out) throw new Error("fixtures needs --out DIR");
-  const { writeFixtures } = await import("../tools/fixtures/index.ts");
+  const { writeFixtures } = await import("./fixtures/index.ts");
   const folders = await writeFixtures(out, undefined, (m) => process.stdout.write(`${m}\n`));
   process.stdout.write(`wrote ${folders.length} model folder(s) to ${out}\n`);
 }

@@ -1,7 +1,7 @@
 /** The bundled demo models: generated fixtures, built on first start when missing. */
 import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { DEMO_FIXTURES, writeFixtures } from "../tools/fixtures/index.ts";
+import { DEMO_FIXTURES, writeFixtures } from "./fixtures/index.ts";
 import { withModelDefaults, ModelSettings } from "./config/model-settings.ts";
 
 const exists = (p: string) => access(p).then(() => true, () => false);

@@ -17,7 +17,7 @@ import { apiService } from "../services/api.service.ts";
 import { schedulerService } from "../services/scheduler.service.ts";
 import { modelService } from "../services/model.service.ts";
 import { demoModels } from "./demo-models.ts";
-import { warmUp } from "./model/warm-up.ts";
+import { warmUp } from "./orchestration/warm-up.ts";
 import { planActorGroups } from "./model/actor-plan.ts";
 import { startChildActors, ChildActors } from "./model/child-actors.ts";
 

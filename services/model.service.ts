@@ -7,12 +7,13 @@ import type { ServiceSchema, Context } from "moleculer";
 import type { ModelRuntime } from "../lib/model/runtime.ts";
 import type { Backends } from "../lib/backends.ts";
 import type { Consumer } from "../lib/queue/work-queue.ts";
-import { metaOf, modelServiceName } from "../lib/model/metadata.ts";
-import { handleDelivery } from "../lib/model/deliveries.ts";
+import { modelServiceName } from "../lib/model/metadata.ts";
+import { metaOf } from "../lib/orchestration/model-meta.ts";
+import { handleDelivery } from "../lib/orchestration/deliveries.ts";
 import { modelStatistics, batchingInfo } from "../lib/model/statistics.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
-import { executeTask } from "../lib/tasks/execute.ts";
-import type { TaskName } from "../lib/tasks/task-names.ts";
+import { executeTask } from "../lib/orchestration/execute.ts";
+import type { TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
 import { storeCall } from "../lib/store/store-call.ts";
@@ -51,7 +52,7 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
     name: modelServiceName(id),
     metadata: { squareModel: metaOf(id, runtime) },
     actions: {
-      ...Object.fromEntries(runtime.capabilities.tasks.map((t) => [t, taskAction(t)])),
+      ...Object.fromEntries(metaOf(id, runtime).tasks.map((t) => [t, taskAction(t)])),
       /** For work too large to wait for: queues a task like the REST route does; poll or await `task.finished`. */
       submit: {
         async handler(ctx: Context<Record<string, unknown> & { task: TaskName }>) {

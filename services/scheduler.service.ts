@@ -5,8 +5,8 @@
 import type { ServiceSchema, Context } from "moleculer";
 import { randomUUID } from "node:crypto";
 import type { Backends } from "../lib/backends.ts";
-import type { TaskRequest } from "../lib/tasks/request.ts";
-import type { TaskName } from "../lib/tasks/task-names.ts";
+import type { TaskRequest } from "../lib/request/request.ts";
+import type { TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";

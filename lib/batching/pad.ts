@@ -5,7 +5,7 @@
  */
 import { NdArray, ndarray, row, cropAxes } from "../tensor.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
-import type { IoInfo } from "../onnx/session.ts";
+import type { TensorDescription } from "../inference/backend.ts";
 
 export function buildFeeds(sequences: readonly Encoded[], inputNames: readonly string[], padId: number): Record<string, NdArray> {
   const batch = sequences.length;
@@ -34,7 +34,7 @@ const TOKEN_AXES_BY_NAME: Record<string, number[]> = {
 };
 
 /** Axes (of the batched output) that run along the sequence and must be cropped per item. */
-export function tokenAxes(output: IoInfo, sequenceDim: string | number | undefined, rank: number): number[] {
+export function tokenAxes(output: TensorDescription, sequenceDim: string | number | undefined, rank: number): number[] {
   if (typeof sequenceDim === "string" && output.shape.length === rank) {
     const symbolic = output.shape.flatMap((d, ax) => (ax > 0 && d === sequenceDim ? [ax] : []));
     if (symbolic.length > 0) return symbolic;
@@ -48,7 +48,7 @@ export function tokenAxes(output: IoInfo, sequenceDim: string | number | undefin
 /** One record of unpadded arrays per sequence, in batch order. */
 export function splitOutputs(
   outputs: Record<string, NdArray>,
-  infos: readonly IoInfo[],
+  infos: readonly TensorDescription[],
   sequenceDim: string | number | undefined,
   lengths: readonly number[],
 ): Record<string, NdArray>[] {

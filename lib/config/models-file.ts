@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { withModelDefaults, ModelSettings, MODEL_DEFAULTS } from "./model-settings.ts";
-import { checkModelId } from "../gateway/model-id.ts";
+import { checkModelId } from "../request/model-id.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "./limits.ts";
 
 const KNOWN = new Set(["id", "path", ...Object.keys(MODEL_DEFAULTS)]);

@@ -1,5 +1,5 @@
 /** SPEC §7 end to end: items with their targets → token scores → word scores → SQuARE attributions. */
-import type { GradientBackend } from "./gradient-backend.ts";
+import type { GradientBackend } from "../inference/gradients.ts";
 import type { ExplainOptions } from "./options.ts";
 import { tokenScores, ExplainItem } from "./methods.ts";
 import { wordScores, WordText } from "./words.ts";

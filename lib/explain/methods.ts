@@ -4,7 +4,7 @@
  * (integrated_grads' path points and smooth_grads' samples included).
  */
 import type { Encoded } from "../tokenization/tokenizer.ts";
-import type { GradientBackend, GradientRow, GradientResult } from "./gradient-backend.ts";
+import type { GradientBackend, GradientRow, GradientResult } from "../inference/gradients.ts";
 import type { ExplainOptions } from "./options.ts";
 import { rowDot, meanOf, firstTokenAttention, scaledFirstTokenAttention, scaledAllQueriesAttention } from "./token-scores.ts";
 import { gaussianSource, withNoise } from "./noise.ts";

@@ -2,7 +2,7 @@
  * The REST routes of SPEC §2, as data: moleculer-web aliases and the OpenAPI document are both
  * generated from this one table, so the documented paths are the served ones.
  */
-import { TASK_NAMES, TaskName } from "../tasks/task-names.ts";
+import { TASK_NAMES, TaskName } from "../request/task-names.ts";
 
 export interface RouteSpec {
   method: "GET" | "POST";

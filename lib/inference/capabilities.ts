@@ -1,8 +1,17 @@
-/** Which tasks a model can serve, learned from its config and its graph's inputs and outputs. */
-import type { IoInfo } from "../onnx/session.ts";
-import type { ModelConfig } from "./model-folder.ts";
-import type { TaskName } from "../tasks/task-names.ts";
-import { isImplemented } from "../tasks/registry.ts";
+/**
+ * Which tasks a model's head can serve, learned from its config and its graph's inputs and
+ * outputs. Whether the server implements a task is the task registry's business
+ * (lib/orchestration/model-meta.ts filters with it).
+ */
+import type { TensorDescription } from "./backend.ts";
+import type { TaskName } from "../request/task-names.ts";
+
+/** The parts of config.json the detection reads. */
+export interface HeadConfig {
+  architectures?: string[];
+  id2label?: Record<string, string>;
+  problem_type?: string;
+}
 
 export interface Capabilities {
   tasks: TaskName[];
@@ -15,9 +24,9 @@ export interface Capabilities {
   sequenceDim: string | number | undefined;
 }
 
-const rankOf = (io: IoInfo | undefined) => io?.shape.length ?? 0;
+const rankOf = (io: TensorDescription | undefined) => io?.shape.length ?? 0;
 
-export function capabilitiesOf(config: ModelConfig, inputs: IoInfo[], outputs: IoInfo[]): Capabilities {
+export function capabilitiesOf(config: HeadConfig, inputs: readonly TensorDescription[], outputs: readonly TensorDescription[]): Capabilities {
   const out = new Map(outputs.map((o) => [o.name, o]));
   const arch = (config.architectures ?? []).join(" ");
   const tasks: TaskName[] = [];
@@ -35,7 +44,7 @@ export function capabilitiesOf(config: ModelConfig, inputs: IoInfo[], outputs: I
   }
   const idsInput = inputs.find((i) => i.name === "input_ids");
   return {
-    tasks: tasks.filter(isImplemented),
+    tasks,
     embeddingModes,
     id2label: config.id2label ?? {},
     multiLabel: config.problem_type === "multi_label_classification",

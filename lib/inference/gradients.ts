@@ -1,9 +1,10 @@
 /**
  * What explanation methods need from a model: its word-embedding rows, and batched
  * forward+backward passes that take word embeddings in place of token ids. Implemented on ONNX
- * Runtime by `onnx-gradient-backend.ts`; the unit tests use small analytic models.
+ * Runtime by lib/model/gradient-session.ts (batched by lib/model/runtime.ts); the unit tests use
+ * small analytic models.
  */
-import type { Encoded } from "../tokenization/tokenizer.ts";
+import type { Encoded } from "../tokenization/encoded.ts";
 
 export interface GradientRow {
   /** The tokens (ids, mask, type ids) of the row. */

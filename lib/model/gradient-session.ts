@@ -9,7 +9,7 @@ import { embeddingRows, cotangentInputName, attentionOutput, attentionGradOutput
 import { readEntryTable, type Metadata } from "../onnx/gradients/cache.ts";
 import { buildFeeds } from "../batching/pad.ts";
 import { NdArray, ndarray, row, cropAxes } from "../tensor.ts";
-import type { GradientRow, GradientResult } from "./gradient-backend.ts";
+import type { GradientRow, GradientResult } from "../inference/gradients.ts";
 
 const TOKEN_INPUTS = new Set(["input_ids", "attention_mask", "token_type_ids"]);
 /** Only the last layer's attentions are needed (attention, scaled_attention): cheaper runs. */

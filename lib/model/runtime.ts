@@ -1,11 +1,15 @@
 /**
- * A loaded model: folder, tokenizer, ONNX sessions (in workers) and what it can do. `forward`
- * is the batch-first backend interface: sequences in, one unpadded output record per sequence out.
+ * A loaded model: folder, tokenizer, an inference backend (ONNX Runtime sessions in workers) and
+ * what it can do. It implements LoadedModel, the interface tasks see: `forward` takes sequences
+ * and gives one unpadded output record per sequence, batched across requests.
  */
 import { readModelFolder, ModelFolder } from "./model-folder.ts";
-import { capabilitiesOf, Capabilities } from "./capabilities.ts";
+import { capabilitiesOf, Capabilities } from "../inference/capabilities.ts";
 import { TextTokenizer } from "../tokenization/tokenizer.ts";
 import { OnnxRunner } from "../onnx/runner.ts";
+import type { InferenceBackend } from "../inference/backend.ts";
+import type { LoadedModel, ForwardResult } from "../inference/model.ts";
+import { batchKey, BatchWork } from "./batch-work.ts";
 import { Device, deviceName } from "../onnx/device.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { NdArray } from "../tensor.ts";
@@ -13,26 +17,13 @@ import type { ModelSettings } from "../config/model-settings.ts";
 import { buildFeeds, splitOutputs } from "../batching/pad.ts";
 import { Batcher, BatcherSettings } from "../batching/batcher.ts";
 import type { Priority } from "../batching/select.ts";
-import { GradientSession, gradientResult } from "../explain/gradient-session.ts";
-import type { GradientBackend, GradientRow, GradientResult } from "../explain/gradient-backend.ts";
+import { GradientSession, gradientResult } from "./gradient-session.ts";
+import type { GradientBackend, GradientResult } from "../inference/gradients.ts";
 import { UnsupportedOperatorError, GradientGraphError } from "../onnx/gradients/errors.ts";
 import { invalid } from "../errors.ts";
 import { DEFAULT_SETTINGS } from "../config/settings.ts";
 
-export interface ForwardResult {
-  items: Record<string, NdArray>[];
-  /** Wall time from submitting the sequences to the last one's output. */
-  inferenceMs: number;
-  /** Longest time one of the sequences waited for its batch to start. */
-  batchWaitMs: number;
-}
-
-interface BatchInput {
-  sequence: Encoded;
-  outputNames?: string[];
-  /** Set for explanation passes, which run on the gradient model. */
-  gradientRow?: GradientRow;
-}
+export type { ForwardResult } from "../inference/model.ts";
 
 export interface RuntimeOptions {
   /** Where gradient models are cached on disk (built once per model file). */
@@ -42,13 +33,13 @@ export interface RuntimeOptions {
 /** A background item that waited this long competes as interactive (no starvation). */
 const BACKGROUND_AGING_MS = 500;
 
-export class ModelRuntime {
+export class ModelRuntime implements LoadedModel {
   private constructor(
     readonly settings: ModelSettings,
     readonly device: Device,
     readonly folder: ModelFolder,
     readonly tokenizer: TextTokenizer,
-    private runner: OnnxRunner,
+    private runner: InferenceBackend,
     readonly capabilities: Capabilities,
     private readonly options: RuntimeOptions,
   ) {}
@@ -56,7 +47,7 @@ export class ModelRuntime {
   private gradients?: Promise<GradientSession>;
 
   /** The replica's single batch owner: every task's sequences pass through it. */
-  readonly batcher = new Batcher<BatchInput, Record<string, NdArray>>((inputs) => this.runBatch(inputs), () => this.batcherSettings());
+  readonly batcher = new Batcher<BatchWork, Record<string, NdArray>>((inputs) => this.runBatch(inputs), () => this.batcherSettings());
 
   static async load(settings: ModelSettings, device: Device, options: RuntimeOptions = {}): Promise<ModelRuntime> {
     const folder = await readModelFolder(settings.path, { quantized: settings.onnx_use_quantized });
@@ -65,7 +56,7 @@ export class ModelRuntime {
     return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities, options);
   }
 
-  private static openRunner(folder: ModelFolder, settings: ModelSettings, device: Device): Promise<OnnxRunner> {
+  private static openRunner(folder: ModelFolder, settings: ModelSettings, device: Device): Promise<InferenceBackend> {
     return OnnxRunner.open({
       modelPath: folder.onnxPath,
       device,
@@ -103,9 +94,8 @@ export class ModelRuntime {
    */
   async forward(sequences: readonly Encoded[], outputNames?: string[], priority: Priority = "interactive"): Promise<ForwardResult> {
     const started = performance.now();
-    const key = outputNames ? [...outputNames].sort().join(",") : "";
-    const inputs = sequences.map((sequence) => ({ input: { sequence, outputNames }, length: sequence.ids.length }));
-    const results = await this.batcher.submit(inputs, key, priority);
+    const inputs = sequences.map((sequence): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence, outputNames }, length: sequence.ids.length }));
+    const results = inputs.length ? await this.batcher.submit(inputs, batchKey(inputs[0].input), priority) : [];
     return {
       items: results.map((r) => r.value),
       inferenceMs: performance.now() - started,
@@ -129,8 +119,8 @@ export class ModelRuntime {
         await Promise.all(
           (["gradient", "attention"] as const).map(async (wants) => {
             const indices = rows.flatMap((r, i) => (r.wants === wants ? [i] : []));
-            const inputs = indices.map((i) => ({ input: { sequence: rows[i].sequence, gradientRow: rows[i] }, length: rows[i].sequence.ids.length }));
-            const done = inputs.length ? await this.batcher.submit(inputs, `gradient:${wants}`, "background") : [];
+            const inputs = indices.map((i): { input: BatchWork; length: number } => ({ input: { kind: "gradient", row: rows[i] }, length: rows[i].sequence.ids.length }));
+            const done = inputs.length ? await this.batcher.submit(inputs, batchKey(inputs[0].input), "background") : [];
             done.forEach((r, k) => (results[indices[k]] = gradientResult(r.value)));
           }),
         );
@@ -152,11 +142,20 @@ export class ModelRuntime {
     return this.gradients;
   }
 
-  private async runBatch(inputs: BatchInput[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
-    if (inputs[0].gradientRow) return (await this.gradientSession()).runRows(inputs.map((i) => i.gradientRow as GradientRow));
-    const sequences = inputs.map((i) => i.sequence);
+  /** Every batch holds one kind of work (the batch key starts with the kind), so the first item names it. */
+  private async runBatch(work: BatchWork[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const kind = work[0].kind;
+    switch (kind) {
+      case "forward": return this.runForward(work as Extract<BatchWork, { kind: "forward" }>[]);
+      case "gradient": return (await this.gradientSession()).runRows(work.map((w) => (w as Extract<BatchWork, { kind: "gradient" }>).row));
+      default: throw new Error(`unknown kind of batch work: ${kind satisfies never}`);
+    }
+  }
+
+  private async runForward(work: Extract<BatchWork, { kind: "forward" }>[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const sequences = work.map((w) => w.sequence);
     const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
-    const { outputs, runMs } = await this.runner.run(feeds, inputs[0].outputNames);
+    const { outputs, runMs } = await this.runner.run(feeds, work[0].outputNames);
     const lengths = sequences.map((s) => s.ids.length);
     return { outputs: splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths), runMs };
   }

@@ -5,6 +5,7 @@
 import type { Worker } from "node:worker_threads";
 import { startWorker } from "./worker-threads.ts";
 import type { NdArray } from "../tensor.ts";
+import type { InferenceBackend } from "../inference/backend.ts";
 import type { IoInfo, SessionSettings } from "./session.ts";
 import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 import { Device, executionProviders } from "./device.ts";
@@ -47,7 +48,7 @@ const RESPAWN_BACKOFF_MS = 1000;
  * The pool is supervised: a worker that errors or exits has its pending runs rejected with
  * WorkerDiedError and is replaced; runs arriving while no worker is ready wait for one.
  */
-export class OnnxRunner {
+export class OnnxRunner implements InferenceBackend {
   inputs: IoInfo[] = [];
   outputs: IoInfo[] = [];
   provider = "cpu";

@@ -1,10 +1,13 @@
 /**
- * The only module that knows ONNX Runtime. Used inside worker threads (session-worker.ts):
- * `session.run` blocks its thread for the whole run.
+ * Opens and runs ONNX Runtime inference sessions. Only lib/onnx knows ONNX Runtime: this module
+ * and, for the gradient builder's shape probe, gradients/shape-probe.ts; everything above sees
+ * the InferenceBackend interface (lib/inference/backend.ts) that runner.ts implements. Used
+ * inside worker threads (session-worker.ts): `session.run` blocks its thread for the whole run.
  */
 import ort from "onnxruntime-node";
 import { NdArray, DType, TypedData } from "../tensor.ts";
 import { ProviderConfig } from "./device.ts";
+import type { TensorDescription } from "../inference/backend.ts";
 
 export interface SessionSettings {
   modelPath: string;
@@ -14,12 +17,8 @@ export interface SessionSettings {
   extraOutputs?: boolean;
 }
 
-export interface IoInfo {
-  name: string;
-  type: string;
-  /** Dimension sizes, or symbolic names for dynamic dimensions. */
-  shape: (number | string)[];
-}
+/** A graph input or output as ONNX Runtime describes it, in the backend interface's own type. */
+export type IoInfo = TensorDescription;
 
 export interface LoadedSession {
   session: ort.InferenceSession;

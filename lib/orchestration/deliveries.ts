@@ -6,8 +6,8 @@
  */
 import type { Delivery } from "../queue/work-queue.ts";
 import type { TaskStore, TaskRecord } from "../store/task-store.ts";
-import type { ModelRuntime } from "./runtime.ts";
-import { executeTask } from "../tasks/execute.ts";
+import type { LoadedModel } from "../inference/model.ts";
+import { executeTask } from "./execute.ts";
 import { httpStatusOf } from "../errors.ts";
 
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -24,7 +24,7 @@ export interface DeliveryOutcome {
 
 export async function handleDelivery(
   { entry, attempt, crashes }: Delivery,
-  runtime: ModelRuntime,
+  runtime: LoadedModel,
   store: TaskStore,
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<DeliveryOutcome> {

@@ -1,10 +1,10 @@
 /** Runs one task end to end on a loaded model, timing each stage (SPEC §4 `timings`). */
-import type { ModelRuntime } from "../model/runtime.ts";
-import type { TaskRequest } from "./request.ts";
-import type { TaskName } from "./task-names.ts";
-import { pipelineFor } from "./registry.ts";
+import type { LoadedModel } from "../inference/model.ts";
+import type { TaskRequest } from "../request/request.ts";
+import type { TaskName } from "../request/task-names.ts";
+import { pipelineFor } from "../tasks/registry.ts";
 import { invalid } from "../errors.ts";
-import type { OutputOptions, Prepared, TaskPipeline } from "./types.ts";
+import type { OutputOptions, Prepared, TaskPipeline } from "../tasks/types.ts";
 import type { NdArray } from "../tensor.ts";
 import { explainOptions, NOT_EXPLAINABLE } from "../explain/options.ts";
 import { explainTargets } from "../explain/explain.ts";
@@ -22,7 +22,7 @@ export interface StageTimings {
 export async function executeTask(
   task: TaskName,
   request: TaskRequest,
-  model: ModelRuntime,
+  model: LoadedModel,
   output: OutputOptions = { plaintext: model.settings.return_plaintext_arrays },
 ): Promise<{ result: Record<string, unknown>; timings: StageTimings }> {
   const pipeline = pipelineFor(task);
@@ -41,7 +41,7 @@ export async function executeTask(
 }
 
 /** SPEC §7 attributions when `explain_kwargs` asks for them; every item against its own target. */
-async function explain(pipeline: TaskPipeline, prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest, model: ModelRuntime) {
+async function explain(pipeline: TaskPipeline, prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest, model: LoadedModel) {
   const options = explainOptions(request.explain_kwargs);
   if (!options) return undefined;
   if (!pipeline.explainTargets) throw invalid(NOT_EXPLAINABLE, "explain_kwargs");

@@ -3,8 +3,8 @@
  * and a Redis Stream per model with a consumer group (cluster mode). Entries are acknowledged
  * only when the handler resolves; a handler that throws gets its entry delivered again.
  */
-import type { TaskRequest } from "../tasks/request.ts";
-import type { TaskName } from "../tasks/task-names.ts";
+import type { TaskRequest } from "../request/request.ts";
+import type { TaskName } from "../request/task-names.ts";
 
 export interface QueueEntry {
   taskId: string;

@@ -2,7 +2,7 @@
  * Task state (SPEC §4). Implementations: memory-store.ts (embedded mode, unit tests) and a Redis
  * store (cluster mode). A result is written once, by the replica that ran the task.
  */
-import type { TaskName } from "../tasks/task-names.ts";
+import type { TaskName } from "../request/task-names.ts";
 import type { ModelUpdate } from "../config/model-settings.ts";
 
 export type TaskState = "queued" | "running" | "succeeded" | "failed";

@@ -1,6 +1,6 @@
 /** Checks shared by several tasks' `check` step. */
 import type { FieldProblem } from "../errors.ts";
-import type { TaskRequest } from "./request.ts";
+import type { TaskRequest } from "../request/request.ts";
 import type { ModelFacts } from "./types.ts";
 
 /** Option → prefix of the graph outputs it asks for. Maps and own-key lookups only: a request key

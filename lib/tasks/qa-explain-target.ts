@@ -4,7 +4,7 @@
  * (users ask why this answer). Only when no context token can start a span is the null
  * answer's first-token pair explained.
  */
-import { bestSpan, QaWindow } from "../tasks/qa-decoding.ts";
+import { bestSpan, QaWindow } from "./qa-decoding.ts";
 
 export interface QaTarget {
   /** Index of the window (among the item's windows) that holds the span. */

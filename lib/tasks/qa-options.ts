@@ -12,7 +12,7 @@
  *   item. Without one, each item overlaps by min(128, half its capacity) (pair-windows.ts).
  */
 import type { FieldProblem } from "../errors.ts";
-import type { TaskRequest } from "./request.ts";
+import type { TaskRequest } from "../request/request.ts";
 import type { WindowPlan } from "../tokenization/pair-windows.ts";
 
 export const DEFAULT_MAX_QUESTION_LEN = 64;

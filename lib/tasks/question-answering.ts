@@ -17,9 +17,9 @@ import { collectExtraOutputs } from "./extra-outputs.ts";
 import { tokenVocabulary, contextTokens, TokenVocabulary } from "../tokenization/preprocessed.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
 import { invalidFields, FieldProblem } from "../errors.ts";
-import type { ModelRuntime } from "../model/runtime.ts";
-import type { PreprocessedInput, TaskRequest } from "./request.ts";
-import { bestSpanTarget } from "../explain/qa-target.ts";
+import type { LoadedModel } from "../inference/model.ts";
+import type { PreprocessedInput, TaskRequest } from "../request/request.ts";
+import { bestSpanTarget } from "./qa-explain-target.ts";
 import { itemWordText } from "../explain/words.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
 
@@ -96,7 +96,7 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
  * Text items: each question cut to its token limit, each context windowed with overlap
  * (qa-options.ts resolves the options, pair-windows.ts cuts the windows).
  */
-async function prepareTexts(request: TaskRequest, model: ModelRuntime): Promise<QaPrepared> {
+async function prepareTexts(request: TaskRequest, model: LoadedModel): Promise<QaPrepared> {
   const items = request.input as [string, string][];
   const { plan, problems } = qaWindowPlan(request, model.folder.maxLength, model.tokenizer.specialTokens.pair);
   if (!plan) throw invalidFields(problems);
@@ -111,7 +111,7 @@ async function prepareTexts(request: TaskRequest, model: ModelRuntime): Promise<
 }
 
 /** Preprocessed rows: one window each; the context segment comes from token_type_ids or separators. */
-async function preparePreprocessed(input: PreprocessedInput, model: ModelRuntime): Promise<QaPrepared> {
+async function preparePreprocessed(input: PreprocessedInput, model: LoadedModel): Promise<QaPrepared> {
   const vocabulary = await tokenVocabulary(model.folder.tokenizerPath);
   const sequences = await preprocessedSequences(input, model);
   return { sequences, windowsOf: sequences.map((_, i) => [i]), isContext: sequences.map((s, i) => contextTokens(s, vocabulary, i)), vocabulary };

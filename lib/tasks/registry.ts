@@ -1,6 +1,6 @@
 /** The frozen registry of implemented task pipelines. A task without a pipeline is served by no model. */
 import type { TaskPipeline } from "./types.ts";
-import type { TaskName } from "./task-names.ts";
+import type { TaskName } from "../request/task-names.ts";
 import { sequenceClassification } from "./sequence-classification.ts";
 import { embedding } from "./embedding.ts";
 import { tokenClassification } from "./token-classification.ts";
@@ -11,6 +11,15 @@ export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> =
   "token-classification": tokenClassification,
   embedding,
   "question-answering": questionAnswering,
+});
+
+/** SQuARE's "Queued ..." message words per task (SPEC §4), for every task name, implemented or not. */
+export const QUEUED_MESSAGE: Readonly<Record<TaskName, string>> = Object.freeze({
+  "sequence-classification": "Queued sequence classification",
+  "token-classification": "Queued token classification",
+  embedding: "Queued embedding",
+  "question-answering": "Queued question answering",
+  generation: "Queued generation",
 });
 
 export const pipelineFor = (task: TaskName): TaskPipeline | undefined => TASK_PIPELINES[task];

@@ -8,7 +8,7 @@ import { collectExtraOutputs } from "./extra-outputs.ts";
 import { renderOutputs } from "../encoding/arrays.ts";
 import { itemWordText } from "../explain/words.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
-import type { TaskRequest } from "./request.ts";
+import type { TaskRequest } from "../request/request.ts";
 
 const OPTIONS = { is_regression: "boolean" } as const;
 

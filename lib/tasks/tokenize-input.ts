@@ -1,9 +1,9 @@
 /** The shared `prepare` step: request input → sequences, honouring `preprocessing_kwargs`. */
-import type { ModelRuntime } from "../model/runtime.ts";
+import type { LoadedModel } from "../inference/model.ts";
 import type { Encoded, TextItem, TokenizeOptions, Truncation } from "../tokenization/tokenizer.ts";
 import { fromPreprocessed, tokenVocabulary } from "../tokenization/preprocessed.ts";
 import { invalid } from "../errors.ts";
-import type { PreprocessedInput, PreprocessingKwargs, TaskRequest } from "./request.ts";
+import type { PreprocessedInput, PreprocessingKwargs, TaskRequest } from "../request/request.ts";
 
 export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: number, fallback: Truncation): TokenizeOptions {
   const t = kwargs.truncation;
@@ -17,7 +17,7 @@ export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: num
   };
 }
 
-export async function tokenizeRequest(request: TaskRequest, model: ModelRuntime, fallback: Truncation = "longest_first"): Promise<Encoded[]> {
+export async function tokenizeRequest(request: TaskRequest, model: LoadedModel, fallback: Truncation = "longest_first"): Promise<Encoded[]> {
   if (request.is_preprocessed) return preprocessedSequences(request.input as PreprocessedInput, model);
   const options = tokenizeOptions(request.preprocessing_kwargs, model.folder.maxLength, fallback);
   const sequences = await model.tokenizer.encode(request.input as TextItem[], options);
@@ -26,7 +26,7 @@ export async function tokenizeRequest(request: TaskRequest, model: ModelRuntime,
 }
 
 /** Preprocessed rows as sequences; token_type_ids the graph cannot take must be all zero. */
-export async function preprocessedSequences(input: PreprocessedInput, model: ModelRuntime): Promise<Encoded[]> {
+export async function preprocessedSequences(input: PreprocessedInput, model: LoadedModel): Promise<Encoded[]> {
   const vocabulary = await tokenVocabulary(model.folder.tokenizerPath);
   const problem = tokenTypeProblem(input, model.capabilities.inputNames);
   if (problem) throw invalid(problem.message, problem.field);

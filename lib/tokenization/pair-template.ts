@@ -5,7 +5,7 @@
  * asking the binding to truncate (its overflow windows are broken, upstream issue 2091) and
  * without hard-coding any family's special tokens.
  */
-import type { Encoded } from "./tokenizer.ts";
+import type { Encoded } from "./encoded.ts";
 
 type TemplatePart =
   | { kind: "special"; id: number; typeId: number; token: string }

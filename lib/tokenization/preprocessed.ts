@@ -5,7 +5,7 @@
  */
 import tokenizers from "tokenizers";
 import { readFile } from "node:fs/promises";
-import type { PreprocessedInput } from "../tasks/request.ts";
+import type { PreprocessedInput } from "../request/request.ts";
 import type { Encoded } from "./tokenizer.ts";
 import { invalid } from "../errors.ts";
 

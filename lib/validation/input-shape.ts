@@ -1,6 +1,6 @@
 /** The shape `input` must have for each task, and checks of `is_preprocessed` arrays (SPEC §3). */
 import type { FieldProblem } from "../errors.ts";
-import type { TaskName } from "../tasks/task-names.ts";
+import type { TaskName } from "../request/task-names.ts";
 import type { RequestLimits } from "../config/limits.ts";
 
 type ItemKind = "single" | "pair";

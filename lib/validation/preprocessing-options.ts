@@ -17,8 +17,8 @@
  * are refused rather than silently ignored.
  */
 import type { FieldProblem } from "../errors.ts";
-import type { TaskRequest } from "../tasks/request.ts";
-import type { TaskName } from "../tasks/task-names.ts";
+import type { TaskRequest } from "../request/request.ts";
+import type { TaskName } from "../request/task-names.ts";
 import type { ModelFacts } from "../tasks/types.ts";
 import { truncationProblems, kindsOf } from "../tokenization/bounds.ts";
 

@@ -1,8 +1,8 @@
 /** Everything checked at the gateway before a task exists (SPEC §3); one 422 listing every problem. */
 import { invalidFields, FieldProblem } from "../errors.ts";
 import type { ModelMeta } from "../model/metadata.ts";
-import { withDefaults, itemCount, TaskRequest } from "../tasks/request.ts";
-import type { TaskName } from "../tasks/task-names.ts";
+import { withDefaults, itemCount, TaskRequest } from "../request/request.ts";
+import type { TaskName } from "../request/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
 import { bodyShapeProblems } from "./body-schema.ts";
 import { textInputProblems, preprocessedProblems, itemCountProblems, textSizeProblems, preprocessedSizeProblems } from "./input-shape.ts";

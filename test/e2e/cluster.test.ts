@@ -12,8 +12,8 @@ import { writeModelsFile, fixturePath } from "../helpers/fixtures.ts";
 import { decodeNpy } from "../helpers/embedded.ts";
 import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
-import { executeTask } from "../../lib/tasks/execute.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { executeTask } from "../../lib/orchestration/execute.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 
 const env = clusterEnv({ SQUARE_VISIBILITY_TIMEOUT: "2" });
 let modelsFile: string;

@@ -15,8 +15,8 @@ import { httpClient } from "../helpers/http.ts";
 import { decodeNpy } from "../helpers/embedded.ts";
 import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
-import { executeTask } from "../../lib/tasks/execute.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { executeTask } from "../../lib/orchestration/execute.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dirs: string[] = [];

@@ -10,7 +10,7 @@
  * its own layer names and LayerNorm eps (1e-12, not in its config).
  */
 import { DataType, tensorFloats, type ModelProto } from "../../lib/onnx/graph-io.ts";
-import type { FixtureFamily, FixtureHead } from "../../tools/fixtures/types.ts";
+import type { FixtureFamily, FixtureHead } from "../../lib/fixtures/types.ts";
 
 export type Weights = Map<string, { dims: number[]; data: Float64Array }>;
 export type Mat = number[][];

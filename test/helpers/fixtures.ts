@@ -1,7 +1,7 @@
 /** Builds the generated fixture models once per checkout (deterministic, so a cached copy is identical). */
 import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { DEMO_FIXTURES, writeFixtures } from "../../tools/fixtures/index.ts";
+import { DEMO_FIXTURES, writeFixtures } from "../../lib/fixtures/index.ts";
 
 export const FIXTURE_DIR = resolve(process.env.SQUARE_FIXTURE_DIR ?? ".cache/fixtures");
 

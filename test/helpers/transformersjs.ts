@@ -8,8 +8,8 @@ import { env } from "@huggingface/transformers";
 import { fixtureDir } from "./fixtures.ts";
 import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
-import { executeTask } from "../../lib/tasks/execute.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { executeTask } from "../../lib/orchestration/execute.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 
 /** Options for `pipeline(task, fixtureName, PIPELINE_OPTIONS)`: the fixture folder itself, fp32, no downloads. */
 export const PIPELINE_OPTIONS = { subfolder: "", dtype: "fp32", local_files_only: true } as const;

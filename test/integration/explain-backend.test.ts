@@ -12,7 +12,7 @@ import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
 import { meanOf, rowDot } from "../../lib/explain/token-scores.ts";
 import { wordScores, itemWordText } from "../../lib/explain/words.ts";
-import type { GradientRow } from "../../lib/explain/gradient-backend.ts";
+import type { GradientRow } from "../../lib/inference/gradients.ts";
 import type { Encoded } from "../../lib/tokenization/tokenizer.ts";
 
 const runtimes: ModelRuntime[] = [];

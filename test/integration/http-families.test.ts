@@ -3,7 +3,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { runTask } from "../helpers/http.ts";
 import { startEmbedded, Embedded } from "../helpers/embedded.ts";
-import { DEMO_FIXTURES } from "../../tools/fixtures/index.ts";
+import { DEMO_FIXTURES } from "../../lib/fixtures/index.ts";
 
 const FAMILIES = ["roberta", "distilbert"] as const;
 const NEW_MODELS = DEMO_FIXTURES.filter((s) => s.family !== "bert").map((s) => s.name);

@@ -17,7 +17,7 @@ import { text, reference, referenceModel, hfWindowCount, Reference, ReferenceMod
 import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
 import { questionAnswering } from "../../lib/tasks/question-answering.ts";
-import { withDefaults, TaskRequest } from "../../lib/tasks/request.ts";
+import { withDefaults, TaskRequest } from "../../lib/request/request.ts";
 
 const FAMILIES = ["bert", "roberta", "distilbert"] as const;
 const QUESTION = "where did the old man walk after the rain?";

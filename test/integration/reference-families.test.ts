@@ -8,8 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pipeline, AutoTokenizer } from "@huggingface/transformers";
 import { useTransformersJs, assertClose, compareBestAnswers, compareSimpleEntities, PIPELINE_OPTIONS } from "../helpers/transformersjs.ts";
-import { executeTask } from "../../lib/tasks/execute.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { executeTask } from "../../lib/orchestration/execute.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 import { TextTokenizer } from "../../lib/tokenization/tokenizer.ts";
 
 const FAMILIES = ["roberta", "distilbert"] as const;

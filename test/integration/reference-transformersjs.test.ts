@@ -7,8 +7,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { pipeline } from "@huggingface/transformers";
 import { useTransformersJs, assertClose, compareBestAnswers, compareSimpleEntities, PIPELINE_OPTIONS } from "../helpers/transformersjs.ts";
-import { executeTask } from "../../lib/tasks/execute.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { executeTask } from "../../lib/orchestration/execute.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 
 const TEXTS = ["hello world", "The quick brown fox jumps over the lazy dog!", "naïve café, résumé: 42 items"];
 const { load } = useTransformersJs();

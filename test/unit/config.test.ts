@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { resolveSettings } from "../../lib/config/settings.ts";
 import { parseModelsFile } from "../../lib/config/models-file.ts";
 import { parseModelUpdate } from "../../lib/config/model-settings.ts";
-import { modelIdFromRoute } from "../../lib/gateway/model-id.ts";
+import { modelIdFromRoute } from "../../lib/request/model-id.ts";
 import { parseDevice, parseDeviceList, executionProviders } from "../../lib/onnx/device.ts";
 import { toErrorBody, invalid } from "../../lib/errors.ts";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { tokenScores } from "../../lib/explain/methods.ts";
 import { explainTargets } from "../../lib/explain/explain.ts";
 import { explainOptions } from "../../lib/explain/options.ts";
-import type { GradientBackend, GradientRow } from "../../lib/explain/gradient-backend.ts";
+import type { GradientBackend, GradientRow } from "../../lib/inference/gradients.ts";
 import type { Encoded } from "../../lib/tokenization/tokenizer.ts";
 
 const H = 3;

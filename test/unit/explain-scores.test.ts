@@ -97,7 +97,7 @@ test("noise: seeded streams repeat, samples differ, and the spread is scale × (
 
 test("classification targets: each item's own argmax label; a one-output regression head explains its raw output", async () => {
   const { sequenceClassification } = await import("../../lib/tasks/sequence-classification.ts");
-  const { withDefaults } = await import("../../lib/tasks/request.ts");
+  const { withDefaults } = await import("../../lib/request/request.ts");
   const { float32 } = await import("../../lib/tensor.ts");
   const enc = pairEncoding();
   const request = withDefaults({ input: [["who's", "unbelievable cats"], ["who's", "unbelievable cats"]] });

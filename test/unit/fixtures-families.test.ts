@@ -15,7 +15,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
-import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureSpec } from "../../tools/fixtures/index.ts";
+import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureSpec } from "../../lib/fixtures/index.ts";
 import { decodeModel, valueInfoDims } from "../../lib/onnx/graph-io.ts";
 import { readModelFolder } from "../../lib/model/model-folder.ts";
 import { encoderTrace, readWeights, referenceForward, robertaPositionIds, type Weights } from "../helpers/encoder-float64.ts";

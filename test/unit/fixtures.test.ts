@@ -10,7 +10,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
-import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureHead } from "../../tools/fixtures/index.ts";
+import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureHead } from "../../lib/fixtures/index.ts";
 import { decodeModel, encodeModel, tensorInt64s, valueInfoDims, DataType } from "../../lib/onnx/graph-io.ts";
 import { readWeights, referenceForward, type BertConfig, type Weights } from "../helpers/encoder-float64.ts";
 import { useTempDirs } from "../helpers/temp-dirs.ts";

@@ -14,8 +14,8 @@ import tokenizers from "tokenizers";
 import { decodeModel, encodeModel, intAttr, intsAttr, valueInfo, DataType, type ModelProto } from "../../lib/onnx/graph-io.ts";
 import { analyseExtraOutputs, addExtraOutputs, findLayerNorms, GraphIndex } from "../../lib/onnx/graph-surgery.ts";
 import { planExtraOutputs } from "../../lib/onnx/extended-model.ts";
-import { GraphBuilder, BATCH, SEQUENCE, floatOutput } from "../../tools/fixtures/graph-builder.ts";
-import { Rng } from "../../tools/fixtures/random.ts";
+import { GraphBuilder, BATCH, SEQUENCE, floatOutput } from "../../lib/fixtures/graph-builder.ts";
+import { Rng } from "../../lib/fixtures/random.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 import { encoderTrace, readWeights, type BertConfig, type Mat } from "../helpers/encoder-float64.ts";
 

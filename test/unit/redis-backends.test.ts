@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { RedisTaskStore } from "../../lib/store/redis-store.ts";
 import { RedisWorkQueue } from "../../lib/queue/redis-queue.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";
 import { TEST_REDIS_URL } from "../helpers/services.ts";
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { MemoryTaskStore } from "../../lib/store/memory-store.ts";
 import { MemoryWorkQueue } from "../../lib/queue/memory-queue.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";
-import { withDefaults } from "../../lib/tasks/request.ts";
+import { withDefaults } from "../../lib/request/request.ts";
 
 const record = (id: string, now: number) => ({ id, model: "m", task: "embedding" as const, state: "queued" as const, created_at: now, updated_at: now, attempts: 0 });
 

@@ -11,7 +11,7 @@ import { TextTokenizer } from "../../lib/tokenization/tokenizer.ts";
 import { truncationProblems, MAX_NATIVE_INT } from "../../lib/tokenization/bounds.ts";
 import { windowRanges, defaultStride, encodeQaWindows, MAX_WINDOWS_PER_REQUEST } from "../../lib/tokenization/pair-windows.ts";
 import { qaWindowPlan } from "../../lib/tasks/qa-options.ts";
-import { withDefaults, TaskRequest } from "../../lib/tasks/request.ts";
+import { withDefaults, TaskRequest } from "../../lib/request/request.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 
 const FAMILIES = ["bert", "roberta", "distilbert"] as const;

@@ -5,7 +5,7 @@
  */
 import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { SIZES, writeFixture, FixtureSpec } from "../fixtures/index.ts";
+import { SIZES, writeFixture, FixtureSpec } from "../../lib/fixtures/index.ts";
 
 export const BENCH_DIR = resolve(process.env.SQUARE_BENCH_DIR ?? ".cache/bench");
 

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { TextTokenizer, Encoded } from "../../lib/tokenization/tokenizer.ts";
-import { WORDS } from "../fixtures/vocab.ts";
+import { WORDS } from "../../lib/fixtures/vocab.ts";
 
 export interface BenchInputs {
   /** Target length in tokens, [CLS] and [SEP] included. */

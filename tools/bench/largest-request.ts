@@ -11,7 +11,7 @@
 import { access } from "node:fs/promises";
 import http from "node:http";
 import { join, resolve } from "node:path";
-import { DEMO_FIXTURES, writeFixture } from "../fixtures/index.ts";
+import { DEMO_FIXTURES, writeFixture } from "../../lib/fixtures/index.ts";
 import { DEFAULT_LIMITS } from "../../lib/config/limits.ts";
 import { parsePrometheusText } from "../../lib/gateway/metrics.ts";
 import { describeMachine } from "./machine.ts";

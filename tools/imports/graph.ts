@@ -18,7 +18,7 @@ function tsFiles(dir: string): string[] {
 }
 
 export interface ImportGraph {
-  /** File → the files it imports (paths relative to the root, e.g. "lib/tasks/execute.ts"). */
+  /** File → the files it imports (paths relative to the root, e.g. "lib/orchestration/execute.ts"). */
   edges: Map<string, string[]>;
 }
 

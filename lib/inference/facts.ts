@@ -1,0 +1,19 @@
+import type { TaskName } from "../request/task-names.ts";
+import type { SpecialTokenCounts } from "../tokenization/bounds.ts";
+
+/** What the gateway knows of a model without loading it (from service metadata). */
+export interface ModelFacts {
+  tasks: readonly TaskName[];
+  embeddingModes: readonly string[];
+  maxLength: number;
+  outputNames: readonly string[];
+  /** Why the graph cannot offer attentions/hidden states, when it cannot. */
+  extraOutputsUnavailable?: string;
+  /**
+   * Special tokens the tokenizer adds to one text and to a pair, for range checks of max_length,
+   * stride and the QA window options. Absent in metadata from replicas that predate it; the
+   * tokenizer then refuses what the gateway could not check.
+   */
+  specialTokens?: SpecialTokenCounts;
+}
+

@@ -1,0 +1,32 @@
+/**
+ * What tasks, explanations and the orchestration see of a loaded model: its tokenizer, what it
+ * can do, and batched forward passes over token sequences. lib/model/runtime.ts implements it on
+ * an InferenceBackend; unit tests implement it on a fake backend (test/helpers/fake-backend.ts).
+ */
+import type { Encoded } from "../tokenization/encoded.ts";
+import type { TextTokenizer } from "../tokenization/tokenizer.ts";
+import type { NdArray } from "../tensor.ts";
+import type { Capabilities } from "./capabilities.ts";
+import type { GradientBackend } from "./gradients.ts";
+
+export interface ForwardResult {
+  /** One unpadded output record per sequence, in order. */
+  items: Record<string, NdArray>[];
+  /** Wall time from submitting the sequences to the last one's output. */
+  inferenceMs: number;
+  /** Longest time one of the sequences waited for its batch to start. */
+  batchWaitMs: number;
+}
+
+export interface LoadedModel {
+  readonly tokenizer: TextTokenizer;
+  readonly folder: { readonly maxLength: number; readonly tokenizerPath: string };
+  readonly capabilities: Capabilities;
+  /** Outputs a forward pass can ask for. */
+  readonly outputNames: readonly string[];
+  readonly settings: { readonly return_plaintext_arrays: boolean };
+  /** Sequences batched with whatever else the model is running; all outputs when `outputNames` is absent. */
+  forward(sequences: readonly Encoded[], outputNames?: string[]): Promise<ForwardResult>;
+  /** The model's gradient backend for explanations; a 422 naming the reason when the model has none. */
+  gradientBackend(): Promise<GradientBackend>;
+}
