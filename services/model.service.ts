@@ -17,6 +17,9 @@ import type { TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
 import { storeCall } from "../lib/store/store-call.ts";
+import { ADD_ONS, addOnNamed } from "../lib/addons/registry.ts";
+import type { AddOnReadiness } from "../lib/inference/facts.ts";
+import { httpStatusOf, invalid } from "../lib/errors.ts";
 
 export interface ModelServiceOptions {
   runtime: ModelRuntime;
@@ -37,7 +40,16 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
   let state: "ready" | "draining" = "ready";
   let running = 0;
   let completed = 0;
+  // What this replica has learned about its add-ons, announced in its service metadata (one object, updated in place).
+  const addOns: Record<string, AddOnReadiness> = {};
+  const metadata = { squareModel: metaOf(id, runtime, addOns) };
   const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await storeCall(() => backends.queue.depth(id)), running, completed, batching: batchingInfo(runtime) });
+
+  const announce = (broker: unknown, name: string, readiness: AddOnReadiness) => {
+    addOns[name] = readiness;
+    metadata.squareModel.addOns = { ...addOns };
+    republishMetadata(broker);
+  };
 
   const taskAction = (task: TaskName) => ({
     async handler(ctx: Context<Record<string, unknown>>) {
@@ -50,7 +62,7 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
 
   return {
     name: modelServiceName(id),
-    metadata: { squareModel: metaOf(id, runtime) },
+    metadata,
     actions: {
       ...Object.fromEntries(metaOf(id, runtime).tasks.map((t) => [t, taskAction(t)])),
       /** For work too large to wait for: queues a task like the REST route does; poll or await `task.finished`. */
@@ -61,11 +73,25 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
           return ctx.call("scheduler.submit", { model: id, task, request, maxQueue: runtime.settings.max_queue });
         },
       },
-      /** Resolves when explanations can run on this model (builds its gradient graph once); 422 naming the operator when not. */
-      explainable: {
-        async handler() {
-          await runtime.gradientBackend();
-          return { explainable: true };
+      /**
+       * Makes this model ready for a request add-on (explanations: builds its gradient graph
+       * once), or a 422 saying why it cannot (the operator without a gradient rule). Either way
+       * the answer is announced in the service metadata, where the scheduler looks first.
+       */
+      prepareAddOn: {
+        params: { addOn: { type: "enum", values: ADD_ONS.map((a) => a.name) } },
+        async handler(this: { broker: unknown }, ctx: Context<{ addOn: string }>) {
+          const addOn = addOnNamed(ctx.params.addOn);
+          if (!addOn) throw invalid(`unknown add-on ${ctx.params.addOn}`, "addOn");
+          try {
+            await addOn.prepare(runtime);
+            announce(this.broker, addOn.name, { state: "ready" });
+            return { ready: true };
+          } catch (err) {
+            // A client error is the model's answer; anything else (a crashed build) may succeed next time.
+            if (httpStatusOf(err as Error) < 500) announce(this.broker, addOn.name, { state: "unavailable", reason: (err as Error).message });
+            throw err;
+          }
         },
       },
       stats: {
@@ -103,4 +129,16 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
       await runtime.close();
     },
   };
+}
+
+/**
+ * Sends this node's service list again so other nodes see changed metadata. Moleculer 0.14 has
+ * no public call for it: the local registry entry shares our metadata object, and marking the
+ * node info stale makes the next INFO packet carry the change.
+ */
+function republishMetadata(broker: unknown): void {
+  const b = broker as { registry?: { localNodeInfoInvalidated?: unknown; discoverer?: { sendLocalNodeInfo(): Promise<unknown> | undefined } } };
+  if (!b.registry) return;
+  b.registry.localNodeInfoInvalidated = "seq";
+  void Promise.resolve(b.registry.discoverer?.sendLocalNodeInfo()).catch(() => undefined);
 }

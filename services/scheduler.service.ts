@@ -10,7 +10,9 @@ import type { TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
-import { unavailable, overloaded } from "../lib/errors.ts";
+import { unavailable, overloaded, invalid } from "../lib/errors.ts";
+import { ADD_ONS } from "../lib/addons/registry.ts";
+import { announcedReadiness, ServiceRegistry } from "../lib/orchestration/addon-readiness.ts";
 import { storeCall } from "../lib/store/store-call.ts";
 import { callEachReplica, replicaNodes } from "../lib/gateway/replicas.ts";
 
@@ -18,13 +20,12 @@ export interface SubmitParams {
   model: string;
   task: TaskName;
   request: TaskRequest;
-  owner?: string;
   /** Refuse (429) when this many tasks of the model are already waiting or running. */
   maxQueue?: number;
 }
 
 interface BrokerLike {
-  registry: Parameters<typeof replicaNodes>[0];
+  registry: Parameters<typeof replicaNodes>[0] & ServiceRegistry;
   broadcast(event: string, payload: unknown): Promise<void>;
 }
 
@@ -34,18 +35,16 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
     name: "scheduler",
     actions: {
       submit: {
-        async handler(ctx: Context<SubmitParams>) {
-          const { model, task, request, owner, maxQueue } = ctx.params;
-          // Whether a model can be differentiated is known only by building its gradient graph
-          // (once, cached); a replica answers, so a model without gradient rules is a 422 here.
-          if (Object.keys(request.explain_kwargs).length) await ctx.call(`${modelServiceName(model)}.explainable`);
+        async handler(this: { broker: BrokerLike }, ctx: Context<SubmitParams>) {
+          const { model, task, request, maxQueue } = ctx.params;
+          await checkAddOnReadiness(ctx, this.broker.registry, model, request);
           if (maxQueue !== undefined) {
             const depth = await storeCall(() => backends.queue.depth(model));
             if (depth >= maxQueue) throw overloaded(`model ${model} has ${depth} tasks queued (limit ${maxQueue}); retry later`);
           }
           const now = Date.now();
           const id = randomUUID();
-          await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, owner }));
+          await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0 }));
           await storeCall(() => backends.queue.enqueue({ taskId: id, model, task, request, enqueuedAt: now }));
           return { task_id: id };
         },
@@ -72,4 +71,19 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
       },
     },
   };
+}
+
+/**
+ * A request's add-ons must be servable by the model: known from the replicas' metadata (a model
+ * without gradient rules is a 422 naming the operator), or, while no replica has found out yet,
+ * learned by asking one (explanations build the gradient graph once, about a second; the replica
+ * then announces the answer, so later submits need no call).
+ */
+async function checkAddOnReadiness(ctx: Context, registry: ServiceRegistry, model: string, request: TaskRequest): Promise<void> {
+  for (const addOn of ADD_ONS) {
+    if (!addOn.wanted(request)) continue;
+    const readiness = announcedReadiness(registry, model, addOn.name);
+    if (readiness.state === "unavailable") throw invalid(readiness.reason, addOn.field);
+    if (readiness.state === "unknown") await ctx.call(`${modelServiceName(model)}.prepareAddOn`, { addOn: addOn.name });
+  }
 }

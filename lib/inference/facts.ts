@@ -15,5 +15,14 @@ export interface ModelFacts {
    * tokenizer then refuses what the gateway could not check.
    */
   specialTokens?: SpecialTokenCounts;
+  /** Readiness of each request add-on by name; an add-on not listed is `unknown`. */
+  addOns?: Readonly<Record<string, AddOnReadiness>>;
 }
 
+
+/**
+ * Whether a model can serve a request add-on (lib/addons), as its replicas announce it: `unknown`
+ * until a replica has tried (explanations build a gradient graph, about a second, on first use),
+ * then `ready` or `unavailable` with the reason a request gets as its 422.
+ */
+export type AddOnReadiness = { state: "unknown" } | { state: "ready" } | { state: "unavailable"; reason: string };

@@ -8,6 +8,7 @@ import type { TextTokenizer } from "../tokenization/tokenizer.ts";
 import type { NdArray } from "../tensor.ts";
 import type { Capabilities } from "./capabilities.ts";
 import type { GradientBackend } from "./gradients.ts";
+import type { ModelFacts } from "./facts.ts";
 
 export interface ForwardResult {
   /** One unpadded output record per sequence, in order. */
@@ -25,6 +26,8 @@ export interface LoadedModel {
   /** Outputs a forward pass can ask for. */
   readonly outputNames: readonly string[];
   readonly settings: { readonly return_plaintext_arrays: boolean };
+  /** What the gateway knows of the model from its metadata, here from the model itself: requests are parsed against it. */
+  readonly facts: ModelFacts;
   /** Sequences batched with whatever else the model is running; all outputs when `outputNames` is absent. */
   forward(sequences: readonly Encoded[], outputNames?: string[]): Promise<ForwardResult>;
   /** The model's gradient backend for explanations; a 422 naming the reason when the model has none. */

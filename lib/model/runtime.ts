@@ -9,6 +9,7 @@ import { TextTokenizer } from "../tokenization/tokenizer.ts";
 import { OnnxRunner } from "../onnx/runner.ts";
 import type { InferenceBackend } from "../inference/backend.ts";
 import type { LoadedModel, ForwardResult } from "../inference/model.ts";
+import type { ModelFacts } from "../inference/facts.ts";
 import { batchKey, BatchWork } from "./batch-work.ts";
 import { Device, deviceName } from "../onnx/device.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
@@ -81,6 +82,18 @@ export class ModelRuntime implements LoadedModel {
 
   get outputNames(): string[] {
     return this.runner.outputNames;
+  }
+
+  /** What the model's metadata announces about it (lib/orchestration/model-meta.ts adds the replica's part). */
+  get facts(): ModelFacts {
+    return {
+      tasks: this.capabilities.tasks,
+      embeddingModes: this.capabilities.embeddingModes,
+      maxLength: this.folder.maxLength,
+      specialTokens: this.tokenizer.specialTokens,
+      outputNames: this.outputNames,
+      extraOutputsUnavailable: this.extraOutputsUnavailable,
+    };
   }
 
   get padId(): number {

@@ -1,49 +1,82 @@
-/** Runs one task end to end on a loaded model, timing each stage (SPEC §4 `timings`). */
+/**
+ * Runs one task end to end on a loaded model, timing each stage (SPEC §4 `timings`): parse the
+ * options, start the pipeline, run its forward steps until it has what it needs, finish, run the
+ * request's add-ons, and give the result its shared fields.
+ */
 import type { LoadedModel } from "../inference/model.ts";
 import type { TaskRequest } from "../request/request.ts";
 import type { TaskName } from "../request/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
-import { invalid } from "../errors.ts";
-import type { OutputOptions, Prepared, TaskPipeline } from "../tasks/types.ts";
-import type { NdArray } from "../tensor.ts";
-import { explainOptions, NOT_EXPLAINABLE } from "../explain/options.ts";
-import { explainTargets } from "../explain/explain.ts";
+import { invalid, invalidFields } from "../errors.ts";
+import type { AddOnFields, OutputOptions, TaskPipeline } from "../tasks/types.ts";
+import { parseAddOns, WantedAddOn } from "../addons/registry.ts";
+import { resultEnvelope, TaskResult } from "./result-envelope.ts";
 
 export interface StageTimings {
   tokenize_ms: number;
-  /** Part of inference_ms spent waiting for a batch to start (cross-request batching). */
+  /** Part of inference_ms spent waiting for a batch to start (cross-request batching), over all steps. */
   batch_wait_ms: number;
   inference_ms: number;
   postprocess_ms: number;
-  /** Gradient and attention passes of `explain_kwargs` (0 when not asked for). */
+  /** Add-on passes, e.g. the gradient and attention passes of `explain_kwargs` (0 when none is asked for). */
   explain_ms: number;
 }
+
+/** A pipeline that keeps asking for steps is a bug; this bounds the loop (generation stops far earlier, at its token limit). */
+export const MAX_STEPS = 100_000;
 
 export async function executeTask(
   task: TaskName,
   request: TaskRequest,
   model: LoadedModel,
   output: OutputOptions = { plaintext: model.settings.return_plaintext_arrays },
-): Promise<{ result: Record<string, unknown>; timings: StageTimings }> {
+): Promise<{ result: TaskResult; timings: StageTimings }> {
   const pipeline = pipelineFor(task);
   if (!pipeline || !model.capabilities.tasks.includes(task)) throw invalid(`this model does not support ${task}`, "task");
-  const t0 = performance.now();
-  const prepared = await pipeline.prepare(request, model);
-  const t1 = performance.now();
-  const forward = await model.forward(prepared.sequences, pipeline.outputs(request, model));
-  const t2 = performance.now();
-  const result = pipeline.finish(prepared, forward.items, request, model, output);
-  const t3 = performance.now();
-  const attributions = await explain(pipeline, prepared, forward.items, request, model);
-  if (attributions) result.attributions = attributions;
-  const t4 = performance.now();
-  return { result, timings: { tokenize_ms: t1 - t0, batch_wait_ms: forward.batchWaitMs, inference_ms: t2 - t1, postprocess_ms: t3 - t2, explain_ms: t4 - t3 } };
+  return runPipeline(pipeline, request, model, output);
 }
 
-/** SPEC §7 attributions when `explain_kwargs` asks for them; every item against its own target. */
-async function explain(pipeline: TaskPipeline, prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest, model: LoadedModel) {
-  const options = explainOptions(request.explain_kwargs);
-  if (!options) return undefined;
-  if (!pipeline.explainTargets) throw invalid(NOT_EXPLAINABLE, "explain_kwargs");
-  return explainTargets(pipeline.explainTargets(prepared, items, request), options, await model.gradientBackend());
+/** Any pipeline, registered or not (tests run looping pipelines through this same code). */
+export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel, output: OutputOptions): Promise<{ result: TaskResult; timings: StageTimings }> {
+  const t0 = performance.now();
+  const { options, addOns } = parseAll(pipeline, request, model);
+  const state = await pipeline.start(request, options, model);
+  const t1 = performance.now();
+  const { batchWaitMs } = await runSteps(pipeline, state, model);
+  const t2 = performance.now();
+  const taskOutput = pipeline.finish(state, model);
+  const t3 = performance.now();
+  const filled = await runAddOns(addOns, pipeline, state, model);
+  const t4 = performance.now();
+  const result = resultEnvelope(pipeline, taskOutput, filled, output);
+  const t5 = performance.now();
+  return { result, timings: { tokenize_ms: t1 - t0, batch_wait_ms: batchWaitMs, inference_ms: t2 - t1, postprocess_ms: t3 - t2 + (t5 - t4), explain_ms: t4 - t3 } };
+}
+
+/** The task's options and the add-ons', parsed against the model itself (the gateway parsed against its metadata). */
+function parseAll(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel): { options: unknown; addOns: WantedAddOn[] } {
+  const parsed = pipeline.parse(request, model.facts);
+  const addOns = parseAddOns(request, pipeline, model.facts);
+  const problems = [...addOns.problems, ...(parsed.ok ? [] : parsed.problems)];
+  if (problems.length || !parsed.ok) throw invalidFields(problems);
+  return { options: parsed.options, addOns: addOns.wanted };
+}
+
+/** prepare → step → … → finish: each step's sequences go through the model's batcher with everyone else's. */
+export async function runSteps(pipeline: TaskPipeline, state: unknown, model: LoadedModel): Promise<{ steps: number; batchWaitMs: number }> {
+  let steps = 0;
+  let batchWaitMs = 0;
+  for (let step = pipeline.next(state); step; step = pipeline.next(state)) {
+    if (++steps > MAX_STEPS) throw new Error(`${pipeline.name} asked for more than ${MAX_STEPS} forward steps`);
+    const forward = await model.forward([...step.sequences], step.outputs);
+    batchWaitMs += forward.batchWaitMs;
+    pipeline.absorb(state, forward.items);
+  }
+  return { steps, batchWaitMs };
+}
+
+async function runAddOns(addOns: readonly WantedAddOn[], pipeline: TaskPipeline, state: unknown, model: LoadedModel): Promise<Partial<AddOnFields>> {
+  const filled: Partial<AddOnFields> = {};
+  for (const { addOn, options } of addOns) Object.assign(filled, await addOn.run(options, { pipeline, state, model }));
+  return filled;
 }

@@ -30,7 +30,6 @@ export interface TaskRecord {
   created_at: number;
   updated_at: number;
   attempts: number;
-  owner?: string;
   error?: TaskError;
   result?: Record<string, unknown>;
   timings?: TaskTimings;

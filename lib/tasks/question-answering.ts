@@ -5,18 +5,19 @@
  * `answer` is those tokens decoded by the model's tokenizer (see contextTokens for how the
  * context segment is found).
  */
-import type { TaskPipeline, Prepared } from "./types.ts";
+import type { Prepared } from "./types.ts";
+import { parsed } from "./types.ts";
+import { encoderPipeline } from "./encoder-pipeline.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { preprocessedSequences } from "./tokenize-input.ts";
 import { qaWindowPlan } from "./qa-options.ts";
-import { encodeQaWindows } from "../tokenization/pair-windows.ts";
+import { encodeQaWindows, WindowPlan } from "../tokenization/pair-windows.ts";
 import { decodeAnswers, QaWindow, Answer } from "./qa-decoding.ts";
 import { padStack, float32, NdArray } from "../tensor.ts";
-import { renderOutputs } from "../encoding/arrays.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { tokenVocabulary, contextTokens, TokenVocabulary } from "../tokenization/preprocessed.ts";
-import type { Encoded } from "../tokenization/tokenizer.ts";
-import { invalidFields, FieldProblem } from "../errors.ts";
+import type { Encoded } from "../tokenization/encoded.ts";
+import type { FieldProblem } from "../errors.ts";
 import type { LoadedModel } from "../inference/model.ts";
 import type { PreprocessedInput, TaskRequest } from "../request/request.ts";
 import { bestSpanTarget } from "./qa-explain-target.ts";
@@ -25,7 +26,19 @@ import type { ExplainTarget } from "../explain/explain.ts";
 
 const OPTIONS = { topk: "integer", max_answer_len: "integer", show_null_answers: "boolean", doc_stride: "integer", max_seq_len: "integer", max_question_len: "integer" } as const;
 
-interface QaPrepared extends Prepared {
+/** SPEC §6.4 defaults (the windowing defaults live with the window plan, qa-options.ts). */
+const DEFAULTS = Object.freeze({ topk: 1, maxAnswerLen: 128, showNullAnswers: true });
+
+export interface QuestionAnsweringOptions {
+  topk: number;
+  maxAnswerLen: number;
+  showNullAnswers: boolean;
+  /** How text items are windowed; absent for `is_preprocessed` rows (each row is one window). */
+  plan?: WindowPlan;
+  extraOutputs: string[];
+}
+
+export interface QaPrepared extends Prepared {
   /** For each item, the indices of its windows in `sequences`. */
   windowsOf: number[][];
   /** Per sequence, which tokens may start or end an answer. */
@@ -36,29 +49,37 @@ interface QaPrepared extends Prepared {
   vocabulary?: TokenVocabulary;
 }
 
-const intOption = (kwargs: Record<string, unknown>, key: string, fallback: number | undefined) => (typeof kwargs[key] === "number" ? (kwargs[key] as number) : fallback);
+const intOption = (kwargs: Record<string, unknown>, key: string, fallback: number) => (typeof kwargs[key] === "number" ? (kwargs[key] as number) : fallback);
 
-export const questionAnswering: TaskPipeline<QaPrepared> = {
+export const questionAnswering = encoderPipeline<QuestionAnsweringOptions, QaPrepared>({
   name: "question-answering",
+  accepts: ["pair"],
+  addOnFields: { attributions: [], questions: [], contexts: [], adversarial: { indices: [] } },
 
-  check(request, model) {
+  parse(request, model) {
+    const kw = request.task_kwargs;
     const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)];
     for (const key of ["topk", "max_answer_len"]) {
-      const v = request.task_kwargs[key];
+      const v = kw[key];
       if (Number.isInteger(v) && (v as number) < 1) problems.push({ field: `task_kwargs.${key}`, message: "must be ≥ 1" });
     }
-    // Metadata from a replica that predates the special-token counts: the tokenizer checks again in prepare.
-    if (!request.is_preprocessed) problems.push(...qaWindowPlan(request, model.maxLength, model.specialTokens?.pair ?? 0).problems);
-    return problems;
+    // Metadata from a replica that predates the special-token counts: the replica parses again with its tokenizer's.
+    const windows = request.is_preprocessed ? undefined : qaWindowPlan(request, model.maxLength, model.specialTokens?.pair ?? 0);
+    problems.push(...(windows?.problems ?? []));
+    return parsed(problems, () => ({
+      topk: intOption(kw, "topk", DEFAULTS.topk),
+      maxAnswerLen: intOption(kw, "max_answer_len", DEFAULTS.maxAnswerLen),
+      showNullAnswers: kw.show_null_answers !== false,
+      plan: windows?.plan,
+      extraOutputs: requestedExtraOutputs(request, model.outputNames),
+    }));
   },
 
-  prepare: (request, model) => (request.is_preprocessed ? preparePreprocessed(request.input as PreprocessedInput, model) : prepareTexts(request, model)),
+  prepare: (request, options, model) => (request.is_preprocessed ? preparePreprocessed(request.input as PreprocessedInput, model) : prepareTexts(request, options.plan!, model)),
 
-  outputs: (request, model) => ["start_logits", "end_logits", ...requestedExtraOutputs(request, model.outputNames)],
+  outputs: (options) => ["start_logits", "end_logits", ...options.extraOutputs],
 
-  finish(prepared, items, request, model, output) {
-    const kw = request.task_kwargs;
-    const options = { topk: intOption(kw, "topk", 1)!, maxAnswerLen: intOption(kw, "max_answer_len", 128)!, showNullAnswers: kw.show_null_answers !== false };
+  finish({ prepared, items, options }) {
     const answers = prepared.windowsOf.map((windowIds, i) => {
       const windows = windowIds.map((w): QaWindow => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], !prepared.contexts));
       if (prepared.contexts) return decodeAnswers(windows, prepared.contexts[i], options);
@@ -67,39 +88,30 @@ export const questionAnswering: TaskPipeline<QaPrepared> = {
     });
     const firstWindows = prepared.windowsOf.map((w) => items[w[0]]);
     const logits = (name: string) => padStack(firstWindows.map((it) => float32([it[name].shape[0]], it[name].data as Float32Array)));
-    const extra = collectExtraOutputs(firstWindows, requestedExtraOutputs(request, model.outputNames));
     return {
-      answers,
-      model_outputs: renderOutputs({ start_logits: logits("start_logits"), end_logits: logits("end_logits"), ...extra }, output.plaintext),
-      model_output_is_encoded: !output.plaintext,
-      questions: [],
-      contexts: [],
-      attributions: [],
-      adversarial: { indices: [] },
+      fields: { answers },
+      arrays: { start_logits: logits("start_logits"), end_logits: logits("end_logits"), ...collectExtraOutputs(firstWindows, options.extraOutputs) },
     };
   },
 
   /** Each item: the window holding its best non-null span, with start+end logits of that span as the target. */
-  explainTargets(prepared, items, request): ExplainTarget[] {
-    const maxAnswerLen = intOption(request.task_kwargs, "max_answer_len", 128)!;
+  explainTargets({ prepared, items, request, options }): ExplainTarget[] {
     return prepared.windowsOf.map((windowIds, i) => {
       const windows = windowIds.map((w) => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], false));
-      const target = bestSpanTarget(windows, maxAnswerLen);
+      const target = bestSpanTarget(windows, options.maxAnswerLen);
       const sequence = prepared.sequences[windowIds[target.window]];
       // Window sequences keep offsets into the original question and context (a cut question is a prefix).
       return { sequence, cotangents: target.cotangents, attentionRows: "all", wordText: itemWordText(request.input, i, sequence) };
     });
   },
-};
+});
 
 /**
  * Text items: each question cut to its token limit, each context windowed with overlap
  * (qa-options.ts resolves the options, pair-windows.ts cuts the windows).
  */
-async function prepareTexts(request: TaskRequest, model: LoadedModel): Promise<QaPrepared> {
+async function prepareTexts(request: TaskRequest, plan: WindowPlan, model: LoadedModel): Promise<QaPrepared> {
   const items = request.input as [string, string][];
-  const { plan, problems } = qaWindowPlan(request, model.folder.maxLength, model.tokenizer.specialTokens.pair);
-  if (!plan) throw invalidFields(problems);
   const sequences: Encoded[] = [];
   const windowsOf: number[][] = [];
   for (const windows of await encodeQaWindows(model.tokenizer, items, plan)) {

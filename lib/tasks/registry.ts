@@ -6,6 +6,7 @@ import { embedding } from "./embedding.ts";
 import { tokenClassification } from "./token-classification.ts";
 import { questionAnswering } from "./question-answering.ts";
 
+/** A new task is a file exporting its pipeline plus one line here. */
 export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> = Object.freeze({
   "sequence-classification": sequenceClassification,
   "token-classification": tokenClassification,

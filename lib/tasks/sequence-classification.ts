@@ -1,58 +1,65 @@
 /** SPEC §6.1: singles or pairs → softmax (or sigmoid, or raw regression) logits and argmax labels. */
-import type { TaskPipeline, Prepared } from "./types.ts";
+import type { Prepared } from "./types.ts";
+import { parsed } from "./types.ts";
+import { encoderPipeline, EncoderRun } from "./encoder-pipeline.ts";
 import { tokenizeRequest } from "./tokenize-input.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { softmax, sigmoid, argmax } from "../math/softmax.ts";
 import { float32, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
-import { renderOutputs } from "../encoding/arrays.ts";
 import { itemWordText } from "../explain/words.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
-import type { TaskRequest } from "../request/request.ts";
 
 const OPTIONS = { is_regression: "boolean" } as const;
+
+export interface SequenceClassificationOptions {
+  /** Raw logits and no labels, as for a one-logit head. */
+  isRegression: boolean;
+  /** Attentions/hidden states asked for by `model_kwargs`, in layer order. */
+  extraOutputs: string[];
+}
 
 /** Sequence-classification pairs are `[context, question]`. */
 const PAIR_QUESTION_SEGMENT = 1;
 
-export const sequenceClassification: TaskPipeline<Prepared> = {
+type Run = EncoderRun<SequenceClassificationOptions, Prepared>;
+
+export const sequenceClassification = encoderPipeline<SequenceClassificationOptions, Prepared>({
   name: "sequence-classification",
+  accepts: ["single", "pair"],
+  addOnFields: { attributions: [], questions: [], contexts: [], adversarial: {} },
 
-  check: (request, model) => [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)],
+  parse: (request, model) =>
+    parsed([...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)], () => ({
+      isRegression: request.task_kwargs.is_regression === true,
+      extraOutputs: requestedExtraOutputs(request, model.outputNames),
+    })),
 
-  async prepare(request, model) {
+  async prepare(request, _options, model) {
     return { sequences: await tokenizeRequest(request, model, "longest_first") };
   },
 
-  outputs: (request, model) => ["logits", ...requestedExtraOutputs(request, model.outputNames)],
+  outputs: (options) => ["logits", ...options.extraOutputs],
 
-  finish(_prepared, items, request, model, output) {
+  finish({ items, options }, model) {
     const numLabels = items[0]?.logits.shape[0] ?? 0;
-    const regression = numLabels === 1 || request.task_kwargs.is_regression === true;
+    const regression = numLabels === 1 || options.isRegression;
     const rows = items.map((it) => scoreRow(it.logits, regression, model.capabilities.multiLabel));
-    const extra = collectExtraOutputs(items, requestedExtraOutputs(request, model.outputNames));
-    const plaintext = output.plaintext;
     return {
-      labels: regression ? [] : rows.map(argmax),
-      id2label: model.capabilities.id2label,
-      model_outputs: renderOutputs({ logits: float32([items.length, numLabels], rows.flat()), ...extra }, plaintext),
-      model_output_is_encoded: !plaintext,
-      attributions: [],
-      questions: [],
-      contexts: [],
-      adversarial: {},
+      fields: { labels: regression ? [] : rows.map(argmax), id2label: model.capabilities.id2label },
+      arrays: { logits: float32([items.length, numLabels], rows.flat()), ...collectExtraOutputs(items, options.extraOutputs) },
     };
   },
 
   explainTargets,
-};
+});
 
 /**
  * Each item is explained against its own predicted label: the argmax of its logits (softmax and
  * sigmoid keep the order). A regression head's single output is explained as it is.
  * Pairs are `[context, question]` as in SQuARE (SPEC §7): the second text's words are the question.
  */
-function explainTargets(prepared: Prepared, items: Record<string, NdArray>[], request: TaskRequest): ExplainTarget[] {
+function explainTargets({ prepared, items, request }: Pick<Run, "prepared" | "items" | "request">): ExplainTarget[] {
   return prepared.sequences.map((sequence, i) => {
     const logits = Array.from(items[i].logits.data as Float32Array);
     const cotangent = new Float32Array(logits.length);

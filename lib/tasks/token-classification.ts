@@ -1,64 +1,62 @@
 /** SPEC §6.2: per-token label probabilities, argmax labels, word ids, and entities with character offsets. */
-import type { TaskPipeline, Prepared } from "./types.ts";
+import type { Prepared } from "./types.ts";
+import { parsed } from "./types.ts";
+import { encoderPipeline } from "./encoder-pipeline.ts";
 import { tokenizeRequest } from "./tokenize-input.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { ndarray, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
-import { renderOutputs } from "../encoding/arrays.ts";
 import { aggregateEntities, AGGREGATIONS, Aggregation, ScoredToken } from "./entity-grouping.ts";
 import type { FieldProblem } from "../errors.ts";
-import type { Encoded } from "../tokenization/tokenizer.ts";
+import type { Encoded } from "../tokenization/encoded.ts";
 
 const OPTIONS = { aggregation: "string" } as const;
+
+export interface TokenClassificationOptions {
+  aggregation: Aggregation;
+  extraOutputs: string[];
+}
 
 interface TokenPrepared extends Prepared {
   texts: string[][];
 }
 
-export const tokenClassification: TaskPipeline<TokenPrepared> = {
+export const tokenClassification = encoderPipeline<TokenClassificationOptions, TokenPrepared>({
   name: "token-classification",
+  accepts: ["single", "pair"],
+  addOnFields: { attributions: [], questions: [], contexts: [], adversarial: {} },
 
-  check(request, model) {
+  parse(request, model) {
     const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)];
     const a = request.task_kwargs.aggregation;
     if (typeof a === "string" && !AGGREGATIONS.includes(a as Aggregation)) {
       problems.push({ field: "task_kwargs.aggregation", message: `unknown strategy "${a}"; use ${AGGREGATIONS.join(", ")}` });
     }
-    return problems;
+    return parsed(problems, () => ({ aggregation: typeof a === "string" ? (a as Aggregation) : "none", extraOutputs: requestedExtraOutputs(request, model.outputNames) }));
   },
 
-  async prepare(request, model) {
+  async prepare(request, _options, model) {
     const sequences = await tokenizeRequest(request, model, "longest_first");
     const texts = request.is_preprocessed ? sequences.map(() => ["", ""]) : (request.input as (string | [string, string])[]).map((x) => (typeof x === "string" ? [x, ""] : [...x]));
     return { sequences, texts };
   },
 
-  outputs: (request, model) => ["logits", ...requestedExtraOutputs(request, model.outputNames)],
+  outputs: (options) => ["logits", ...options.extraOutputs],
 
-  finish(prepared, items, request, model, output) {
-    const aggregation = (request.task_kwargs.aggregation as Aggregation | undefined) ?? "none";
+  finish({ prepared, items, options }, model) {
+    const { aggregation } = options;
     const labels = model.capabilities.id2label;
     const { probs, argmaxes, width, labelCount } = tokenProbabilities(items.map((it) => it.logits));
     const entities = prepared.sequences.map((seq, i) => aggregateEntities(scoredTokens(seq, probs, (i * width) * labelCount, labelCount), aggregation, labels, prepared.texts[i]));
-    const extra = collectExtraOutputs(items, requestedExtraOutputs(request, model.outputNames));
     const logits = ndarray("float32", [items.length, width, labelCount], new Float32Array(probs));
     // SPEC §6.2: labels and word ids have the logits' token length (items are padded to the
     // longest), null at padding positions, as SQuARE's clients index them up to logits.shape[1].
     return {
-      labels: argmaxes,
-      word_ids: prepared.sequences.map((s) => padTo(s.wordIds, width)),
-      id2label: labels,
-      entities,
-      aggregation,
-      model_outputs: renderOutputs({ logits, ...extra }, output.plaintext),
-      model_output_is_encoded: !output.plaintext,
-      attributions: [],
-      questions: [],
-      contexts: [],
-      adversarial: {},
+      fields: { labels: argmaxes, word_ids: prepared.sequences.map((s) => padTo(s.wordIds, width)), id2label: labels, entities, aggregation },
+      arrays: { logits, ...collectExtraOutputs(items, options.extraOutputs) },
     };
   },
-};
+});
 
 /**
  * Softmax over labels for every token of every item, in one pass into one buffer of shape

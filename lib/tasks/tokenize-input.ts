@@ -1,7 +1,7 @@
 /** The shared `prepare` step: request input → sequences, honouring `preprocessing_kwargs`. */
 import type { LoadedModel } from "../inference/model.ts";
 import type { Encoded, TextItem, TokenizeOptions, Truncation } from "../tokenization/tokenizer.ts";
-import { fromPreprocessed, tokenVocabulary } from "../tokenization/preprocessed.ts";
+import { fromPreprocessed, tokenVocabulary, tokenTypeProblem } from "../tokenization/preprocessed.ts";
 import { invalid } from "../errors.ts";
 import type { PreprocessedInput, PreprocessingKwargs, TaskRequest } from "../request/request.ts";
 
@@ -31,18 +31,6 @@ export async function preprocessedSequences(input: PreprocessedInput, model: Loa
   const problem = tokenTypeProblem(input, model.capabilities.inputNames);
   if (problem) throw invalid(problem.message, problem.field);
   return fromPreprocessed(input, vocabulary.specialIds);
-}
-
-/**
- * A model without a token_type_ids input (RoBERTa, DistilBERT) ignores all-zero token_type_ids,
- * which is what tokenizers that return them anyway send; non-zero segments would be silently
- * lost, so they are refused.
- */
-export function tokenTypeProblem(input: PreprocessedInput, inputNames: readonly string[]): { field: string; message: string } | undefined {
-  if (!input.token_type_ids || inputNames.includes("token_type_ids")) return undefined;
-  const row = input.token_type_ids.findIndex((r) => r.some((v) => v !== 0));
-  if (row < 0) return undefined;
-  return { field: `input.token_type_ids.${row}`, message: "this model has no token_type_ids input; only all-zero token_type_ids are accepted (and ignored)" };
 }
 
 /** With truncation off, a text can exceed what the model accepts: refuse it instead of failing in the graph. */

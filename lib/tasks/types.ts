@@ -1,11 +1,21 @@
-/** One file per task; each is a small pipeline: prepare (tokenize) → forward (batched) → finish. */
+/**
+ * One file per task; each is a pipeline: parse (typed options, once) → start (tokenize) → one or
+ * more forward steps → finish. The orchestration (lib/orchestration/execute.ts) runs the loop:
+ * while `next` names a forward pass it runs it through the model's batcher and hands the outputs
+ * to `absorb`. An encoder task has one step (encoder-pipeline.ts); generation has a prefill step
+ * and then one decode step per token, each step forwarding only the rows still running (rows of
+ * other requests join the same batches in the batcher); an attack predicts, perturbs and
+ * predicts again. test/unit/looping-pipeline.test.ts shows a pipeline of several steps.
+ */
 import type { LoadedModel } from "../inference/model.ts";
-import type { Encoded } from "../tokenization/tokenizer.ts";
+import type { Encoded } from "../tokenization/encoded.ts";
 import type { NdArray } from "../tensor.ts";
 import type { TaskRequest } from "../request/request.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { TaskName } from "../request/task-names.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
+import type { OutputValue } from "../encoding/arrays.ts";
+import type { ItemKind } from "./input-kinds.ts";
 
 export type { ModelFacts } from "../inference/facts.ts";
 import type { ModelFacts } from "../inference/facts.ts";
@@ -19,14 +29,49 @@ export interface Prepared {
   sequences: Encoded[];
 }
 
-export interface TaskPipeline<P extends Prepared = Prepared> {
+/** Options parsed from a request: typed and defaulted, or the problems that make it a 422. */
+export type Parsed<O> = { ok: true; options: O } | { ok: false; problems: FieldProblem[] };
+
+export const parsed = <O>(problems: FieldProblem[], options: () => O): Parsed<O> => (problems.length ? { ok: false, problems } : { ok: true, options: options() });
+
+/** One forward pass a pipeline asks for: these sequences, for these graph outputs. */
+export interface ForwardStep {
+  sequences: readonly Encoded[];
+  outputs: string[];
+}
+
+/**
+ * The result fields request add-ons fill (SPEC §6-§8). A task that carries them declares their
+ * values when no add-on filled them; the orchestration sets them, for every task, in one place.
+ */
+export interface AddOnFields {
+  attributions: unknown[];
+  questions: unknown[];
+  contexts: unknown[];
+  adversarial: Record<string, unknown>;
+}
+
+/** What a task computes: its own result fields and the arrays of `model_outputs` (rendered by the orchestration). */
+export interface TaskOutput {
+  fields: Record<string, unknown>;
+  arrays: Record<string, OutputValue>;
+}
+
+export interface TaskPipeline<O = unknown, S = unknown> {
   readonly name: TaskName;
-  /** Model-aware checks of task options, done at the gateway before a task exists. */
-  check(request: TaskRequest, model: ModelFacts): FieldProblem[];
-  prepare(request: TaskRequest, model: LoadedModel): Promise<P>;
-  /** Graph outputs the forward pass must produce. */
-  outputs(request: TaskRequest, model: LoadedModel): string[];
-  finish(prepared: P, items: Record<string, NdArray>[], request: TaskRequest, model: LoadedModel, output: OutputOptions): Record<string, unknown>;
-  /** Tasks that can be explained (SPEC §7): each item's tokens and its own target, from the forward outputs. */
-  explainTargets?(prepared: P, items: Record<string, NdArray>[], request: TaskRequest): ExplainTarget[];
+  /** Text items the task takes (SPEC §3); `is_preprocessed` input is checked by its own rules. */
+  readonly accepts: readonly ItemKind[];
+  /** SPEC values of the add-on fields in this task's results; absent when its results have none (embedding). */
+  readonly addOnFields?: Readonly<AddOnFields>;
+  /** `task_kwargs`, `model_kwargs` and task-specific `preprocessing_kwargs` into typed options, against what the model offers. */
+  parse(request: TaskRequest, model: ModelFacts): Parsed<O>;
+  /** Tokenizes and sets up the state the steps work on. */
+  start(request: TaskRequest, options: O, model: LoadedModel): Promise<S>;
+  /** The next forward pass, or undefined when the task has what it needs. */
+  next(state: S): ForwardStep | undefined;
+  /** The outputs of the step `next` asked for: one record per sequence, in order. */
+  absorb(state: S, items: Record<string, NdArray>[]): void;
+  finish(state: S, model: LoadedModel): TaskOutput;
+  /** Tasks that can be explained (SPEC §7): each item's tokens and its own target, from the finished state. */
+  explainTargets?(state: S): ExplainTarget[];
 }

@@ -99,3 +99,15 @@ export function contextTokens(seq: Encoded, vocabulary: TokenVocabulary, row: nu
   const end = seps.at(-1)! >= start ? seps.at(-1)! : seq.ids.length;
   return seq.ids.map((_, t) => t >= start && t < end && !special(t));
 }
+
+/**
+ * A model without a token_type_ids input (RoBERTa, DistilBERT) ignores all-zero token_type_ids,
+ * which is what tokenizers that return them anyway send; non-zero segments would be silently
+ * lost, so they are refused (at the gateway, and again before the model).
+ */
+export function tokenTypeProblem(input: Pick<PreprocessedInput, "token_type_ids">, inputNames: readonly string[]): { field: string; message: string } | undefined {
+  if (!input.token_type_ids || inputNames.includes("token_type_ids")) return undefined;
+  const row = input.token_type_ids.findIndex((r) => r.some((v) => v !== 0));
+  if (row < 0) return undefined;
+  return { field: `input.token_type_ids.${row}`, message: "this model has no token_type_ids input; only all-zero token_type_ids are accepted (and ignored)" };
+}

@@ -2,29 +2,13 @@
 import type { FieldProblem } from "../errors.ts";
 import type { TaskName } from "../request/task-names.ts";
 import type { RequestLimits } from "../config/limits.ts";
+import { kindOf, DESCRIBE_KIND, ItemKind } from "../tasks/input-kinds.ts";
+import { tokenTypeProblem } from "../tokenization/preprocessed.ts";
 
-type ItemKind = "single" | "pair";
-
-const ACCEPTS: Readonly<Record<TaskName, readonly ItemKind[]>> = Object.freeze({
-  "sequence-classification": ["single", "pair"],
-  "token-classification": ["single", "pair"],
-  embedding: ["single"],
-  "question-answering": ["pair"],
-  generation: ["single"],
-});
-
-const DESCRIBE: Record<ItemKind, string> = { single: "a string", pair: "a pair [text, text_pair] of strings" };
-
-function kindOf(item: unknown): ItemKind | undefined {
-  if (typeof item === "string") return "single";
-  if (Array.isArray(item) && item.length === 2 && item.every((s) => typeof s === "string")) return "pair";
-  return undefined;
-}
-
-export function textInputProblems(task: TaskName, input: unknown[]): FieldProblem[] {
+/** Text items against the kinds the task accepts (each task pipeline declares its own). */
+export function textInputProblems(task: TaskName, accepted: readonly ItemKind[], input: unknown[]): FieldProblem[] {
   if (input.length === 0) return [{ field: "input", message: "must contain at least one item" }];
-  const accepted = ACCEPTS[task];
-  const expected = accepted.map((k) => DESCRIBE[k]).join(" or ");
+  const expected = accepted.map((k) => DESCRIBE_KIND[k]).join(" or ");
   for (let i = 0; i < input.length; i++) {
     const kind = kindOf(input[i]);
     if (!kind || !accepted.includes(kind)) return [{ field: `input.${i}`, message: `${task} expects each item to be ${expected}` }];
@@ -79,10 +63,8 @@ export function preprocessedProblems(input: unknown, vocabSize: number, maxLengt
   types?.forEach((r, i) => {
     if (r.some((t) => t !== 0 && t !== 1)) problems.push({ field: `input.token_type_ids.${i}`, message: "must hold only 0 and 1 (segment ids)" });
   });
-  if (types && inputNames && !inputNames.includes("token_type_ids")) {
-    const row = types.findIndex((r) => r.some((v) => v !== 0));
-    if (row >= 0) problems.push({ field: `input.token_type_ids.${row}`, message: "this model has no token_type_ids input; only all-zero token_type_ids are accepted (and ignored)" });
-  }
+  const segments = inputNames ? tokenTypeProblem({ token_type_ids: types }, inputNames) : undefined;
+  if (segments) problems.push(segments);
   return problems;
 }
 

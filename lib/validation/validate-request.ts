@@ -4,14 +4,27 @@ import type { ModelMeta } from "../model/metadata.ts";
 import { withDefaults, itemCount, TaskRequest } from "../request/request.ts";
 import type { TaskName } from "../request/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
+import type { TaskPipeline } from "../tasks/types.ts";
+import { parseAddOns, WantedAddOn } from "../addons/registry.ts";
 import { bodyShapeProblems } from "./body-schema.ts";
 import { textInputProblems, preprocessedProblems, itemCountProblems, textSizeProblems, preprocessedSizeProblems } from "./input-shape.ts";
 import { preprocessingProblems } from "./preprocessing-options.ts";
-import { checkExplainKwargs, NOT_EXPLAINABLE } from "../explain/options.ts";
 import { DEFAULT_LIMITS, RequestLimits } from "../config/limits.ts";
+
+/** A request the gateway accepted: defaults filled, the task's options and the add-ons' parsed. */
+export interface ParsedRequest {
+  request: TaskRequest;
+  options: unknown;
+  addOns: WantedAddOn[];
+}
 
 /** `limits`: the server's bounds on request size (SPEC §12); the configured ones at the gateway. */
 export function validateRequest(body: unknown, task: TaskName, model: ModelMeta, limits: RequestLimits = DEFAULT_LIMITS): TaskRequest {
+  return parseRequest(body, task, model, limits).request;
+}
+
+/** Problems in this order: the body's shape; sizes, input and preprocessing; add-ons and features; then the task's own options. */
+export function parseRequest(body: unknown, task: TaskName, model: ModelMeta, limits: RequestLimits = DEFAULT_LIMITS): ParsedRequest {
   const pipeline = pipelineFor(task);
   if (!pipeline || !model.tasks.includes(task)) {
     const can = model.tasks.length ? model.tasks.join(", ") : "no task";
@@ -20,20 +33,23 @@ export function validateRequest(body: unknown, task: TaskName, model: ModelMeta,
   const shape = bodyShapeProblems(body);
   if (shape.length) throw invalidFields(shape);
   const request = withDefaults(body as TaskRequest);
-  const problems: FieldProblem[] = [...inputProblems(request, task, model, limits), ...featureProblems(request, model, pipeline.explainTargets !== undefined)];
-  if (problems.length === 0) problems.push(...pipeline.check(request, model));
+  const addOns = parseAddOns(request, pipeline, model);
+  const problems: FieldProblem[] = [...inputProblems(request, pipeline, model, limits), ...addOns.problems, ...notYetAvailable(request, model)];
   if (problems.length) throw invalidFields(problems);
-  return request;
+  const parsed = pipeline.parse(request, model);
+  if (!parsed.ok) throw invalidFields(parsed.problems);
+  return { request, options: parsed.options, addOns: addOns.wanted };
 }
 
 /** Sizes first (cheap, and they bound the work of every later check), then shapes and values. */
-function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta, limits: RequestLimits): FieldProblem[] {
+function inputProblems(request: TaskRequest, pipeline: TaskPipeline, model: ModelMeta, limits: RequestLimits): FieldProblem[] {
+  const task = pipeline.name;
   const sizes = [...itemCountProblems(itemCount(request), model.maxInput, limits), ...(request.is_preprocessed ? preprocessedSizeProblems(request.input, limits) : [])];
   if (sizes.length) return sizes;
   const problems = request.is_preprocessed
     ? preprocessedProblems(request.input, model.vocabSize, model.maxLength, model.inputNames)
     : Array.isArray(request.input)
-      ? textInputProblems(task, request.input)
+      ? textInputProblems(task, pipeline.accepts, request.input)
       : [{ field: "input", message: "must be a list of texts (or set is_preprocessed for tokenized arrays)" }];
   if (problems.length) return problems;
   if (!request.is_preprocessed) {
@@ -47,18 +63,9 @@ function inputProblems(request: TaskRequest, task: TaskName, model: ModelMeta, l
   return preprocessingProblems(request, task, model);
 }
 
-/** `explain_kwargs` (SPEC §7): only for tasks with explanation targets, only on text, with valid options. */
-function explainProblems(request: TaskRequest, explainable: boolean): FieldProblem[] {
-  if (Object.keys(request.explain_kwargs).length === 0) return [];
-  if (!explainable) return [{ field: "explain_kwargs", message: NOT_EXPLAINABLE }];
-  if (request.is_preprocessed) return [{ field: "explain_kwargs", message: "explanations score words of the text; send text, not is_preprocessed input" }];
-  return checkExplainKwargs(request.explain_kwargs);
-}
-
-/** Features other issues implement are refused clearly rather than ignored. */
-function featureProblems(request: TaskRequest, model: ModelMeta, explainable: boolean): FieldProblem[] {
+/** Features that are not add-ons yet (lib/addons) are refused clearly rather than ignored. */
+function notYetAvailable(request: TaskRequest, model: ModelMeta): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  problems.push(...explainProblems(request, explainable));
   if (Object.keys(request.attack_kwargs).length) problems.push({ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" });
   const adapters = Array.isArray(request.adapter_name) ? request.adapter_name : request.adapter_name ? [request.adapter_name] : [];
   if (adapters.length && model.adapters.length === 0) problems.push({ field: "adapter_name", message: "this model has no adapters" });

@@ -54,7 +54,15 @@ async function withModels(family: string, body: (model: ReferenceModel, runtime:
   }
 }
 
-const windowCount = async (body: object, runtime: ModelRuntime) => (await questionAnswering.prepare(withDefaults(body as unknown as TaskRequest), runtime)).windowsOf[0].length;
+/** The QA pipeline's windows for a body: its options parsed against the model, then its start step. */
+async function prepareQa(body: object, runtime: ModelRuntime) {
+  const request = withDefaults(body as unknown as TaskRequest);
+  const parsed = questionAnswering.parse(request, runtime.facts);
+  assert.ok(parsed.ok, JSON.stringify(parsed));
+  return (await questionAnswering.start(request, parsed.options, runtime)).prepared;
+}
+
+const windowCount = async (body: object, runtime: ModelRuntime) => (await prepareQa(body, runtime)).windowsOf[0].length;
 
 for (const family of FAMILIES) {
   test(`${family}: long context, best span in the last window: same answer, offsets and score as the independent decoder; every window is read`, () =>
@@ -102,7 +110,7 @@ for (const family of FAMILIES) {
       const whole = await reference(model, question, context, OPTIONS);
       assert.ok(Math.abs(cut.best.score - whole.best.score) > 1e-6, "the cut changes the scores, so the test can tell");
       const body = { input: [[question, context]], task_kwargs: { max_question_len: 8, doc_stride: 40, show_null_answers: false } };
-      const prepared = await questionAnswering.prepare(withDefaults(body as unknown as TaskRequest), runtime);
+      const prepared = await prepareQa(body, runtime);
       for (const w of prepared.windowsOf[0].map((k) => prepared.sequences[k])) assert.equal(w.sequenceIds.filter((x) => x === 0).length, 8, "8 question tokens per window");
       assert.equal(prepared.windowsOf[0].length, cut.windows.length);
       const [best] = (await runTask(s, `/${family}-qa/question-answering`, body)).answers[0];

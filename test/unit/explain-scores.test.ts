@@ -101,9 +101,10 @@ test("classification targets: each item's own argmax label; a one-output regress
   const { float32 } = await import("../../lib/tensor.ts");
   const enc = pairEncoding();
   const request = withDefaults({ input: [["who's", "unbelievable cats"], ["who's", "unbelievable cats"]] });
-  const targets = sequenceClassification.explainTargets!({ sequences: [enc, enc] }, [{ logits: float32([3], [0.1, 2, -1]) }, { logits: float32([3], [5, 2, -1]) }], request);
+  const run = (sequences: typeof enc[], items: { logits: ReturnType<typeof float32> }[], req: typeof request) => ({ request: req, options: { isRegression: false, extraOutputs: [] }, prepared: { sequences }, items, done: true });
+  const targets = sequenceClassification.explainTargets!(run([enc, enc], [{ logits: float32([3], [0.1, 2, -1]) }, { logits: float32([3], [5, 2, -1]) }], request));
   assert.deepEqual(targets.map((t) => Array.from(t.cotangents.logits)), [[0, 1, 0], [1, 0, 0]]);
-  const regression = sequenceClassification.explainTargets!({ sequences: [enc] }, [{ logits: float32([1], [-3.5]) }], withDefaults({ input: [["a", "b"]] }));
+  const regression = sequenceClassification.explainTargets!(run([enc], [{ logits: float32([1], [-3.5]) }], withDefaults({ input: [["a", "b"]] })));
   assert.deepEqual(Array.from(regression[0].cotangents.logits), [1], "d(raw output)/d(embeddings), whatever its sign");
   assert.equal(targets[0].wordText(1, [5, 6, 7]), "unbelievable");
 });

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fromPreprocessed, contextTokens, type TokenVocabulary } from "../../lib/tokenization/preprocessed.ts";
-import { tokenTypeProblem } from "../../lib/tasks/tokenize-input.ts";
+import { tokenTypeProblem } from "../../lib/tokenization/preprocessed.ts";
 import { preprocessedProblems } from "../../lib/validation/input-shape.ts";
 
 // RoBERTa-style ids: <s>=0, <pad>=1, </s>=2; a pair is <s> q </s></s> c </s>

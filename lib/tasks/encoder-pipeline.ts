@@ -1,0 +1,53 @@
+/**
+ * The one-step shape of an encoder task (classification, token classification, embedding,
+ * extractive QA): prepare the sequences, one forward pass for the outputs the options ask for,
+ * then finish from the outputs. It is a TaskPipeline like any other; only the loop is trivial.
+ */
+import type { LoadedModel } from "../inference/model.ts";
+import type { NdArray } from "../tensor.ts";
+import type { TaskRequest } from "../request/request.ts";
+import type { ExplainTarget } from "../explain/explain.ts";
+import type { ItemKind } from "./input-kinds.ts";
+import type { AddOnFields, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
+import type { TaskName } from "../request/task-names.ts";
+
+export interface EncoderTask<O, P extends Prepared> {
+  readonly name: TaskName;
+  readonly accepts: readonly ItemKind[];
+  readonly addOnFields?: Readonly<AddOnFields>;
+  parse(request: TaskRequest, model: ModelFacts): Parsed<O>;
+  prepare(request: TaskRequest, options: O, model: LoadedModel): Promise<P>;
+  /** Graph outputs the forward pass must produce. */
+  outputs(options: O): string[];
+  finish(run: EncoderRun<O, P>, model: LoadedModel): TaskOutput;
+  explainTargets?(run: EncoderRun<O, P>): ExplainTarget[];
+}
+
+/** The state of an encoder task: its request and options, the prepared sequences and, after the step, their outputs. */
+export interface EncoderRun<O, P extends Prepared> {
+  request: TaskRequest;
+  options: O;
+  prepared: P;
+  items: Record<string, NdArray>[];
+  done: boolean;
+}
+
+export function encoderPipeline<O, P extends Prepared>(task: EncoderTask<O, P>): TaskPipeline<O, EncoderRun<O, P>> {
+  const explain = task.explainTargets;
+  return Object.freeze({
+    name: task.name,
+    accepts: task.accepts,
+    addOnFields: task.addOnFields,
+    parse: (request: TaskRequest, model: ModelFacts) => task.parse(request, model),
+    async start(request: TaskRequest, options: O, model: LoadedModel): Promise<EncoderRun<O, P>> {
+      return { request, options, prepared: await task.prepare(request, options, model), items: [], done: false };
+    },
+    next: (run: EncoderRun<O, P>) => (run.done ? undefined : { sequences: run.prepared.sequences, outputs: task.outputs(run.options) }),
+    absorb(run: EncoderRun<O, P>, items: Record<string, NdArray>[]) {
+      run.items = items;
+      run.done = true;
+    },
+    finish: (run: EncoderRun<O, P>, model: LoadedModel) => task.finish(run, model),
+    ...(explain ? { explainTargets: (run: EncoderRun<O, P>) => explain(run) } : {}),
+  });
+}
