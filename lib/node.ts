@@ -4,6 +4,8 @@
  */
 import Moleculer from "moleculer";
 import type { AddressInfo } from "node:net";
+import { readFileSync } from "node:fs";
+import { PACKAGE_ROOT } from "./package-paths.ts";
 import { brokerConfig } from "../moleculer.config.ts";
 import type { Settings } from "./config/settings.ts";
 import { openBackends, Backends } from "./backends.ts";
@@ -29,7 +31,8 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
-export const VERSION = "0.1.0";
+/** The package's version, from its package.json (the one place it is written). */
+export const VERSION: string = JSON.parse(readFileSync(new URL("package.json", PACKAGE_ROOT), "utf8")).version;
 
 export async function startNode(settings: Settings): Promise<RunningNode> {
   const devices = parseDeviceList(settings.devices);

@@ -13,7 +13,7 @@ import { handleDelivery } from "../lib/orchestration/deliveries.ts";
 import { modelStatistics, batchingInfo } from "../lib/model/statistics.ts";
 import { validateRequest } from "../lib/validation/validate-request.ts";
 import { executeTask } from "../lib/orchestration/execute.ts";
-import type { TaskName } from "../lib/request/task-names.ts";
+import { TASK_NAMES, type TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
 import { storeCall } from "../lib/store/store-call.ts";
@@ -52,6 +52,8 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
   };
 
   const taskAction = (task: TaskName) => ({
+    // The envelope only; the body's detailed checks (SPEC §3 problems naming fields) are validateRequest's.
+    params: { input: "any" },
     async handler(ctx: Context<Record<string, unknown>>) {
       const { plaintext_arrays, ...body } = ctx.params;
       const request = validateRequest(body, task, metaOf(id, runtime), limits);
@@ -67,6 +69,7 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
       ...Object.fromEntries(metaOf(id, runtime).tasks.map((t) => [t, taskAction(t)])),
       /** For work too large to wait for: queues a task like the REST route does; poll or await `task.finished`. */
       submit: {
+        params: { task: { type: "enum", values: [...TASK_NAMES] }, input: "any" },
         async handler(ctx: Context<Record<string, unknown> & { task: TaskName }>) {
           const { task, ...body } = ctx.params;
           const request = validateRequest(body, task, metaOf(id, runtime), limits);
@@ -102,6 +105,8 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
       /** Applies an `update` on this replica (the scheduler calls every replica). */
       apply: {
         visibility: "public",
+        // The update body itself; parseModelUpdate checks names, types and bounds.
+        params: { $$root: true, type: "object" },
         async handler(this: { broker: { nodeID: string } }, ctx: Context<Record<string, unknown>>) {
           await runtime.apply(parseModelUpdate(ctx.params, bounds));
           return modelStatistics(runtime, [await replicaInfo(this.broker.nodeID)]);

@@ -6,7 +6,7 @@ import type { ServiceSchema, Context } from "moleculer";
 import { randomUUID } from "node:crypto";
 import type { Backends } from "../lib/backends.ts";
 import type { TaskRequest } from "../lib/request/request.ts";
-import type { TaskName } from "../lib/request/task-names.ts";
+import { TASK_NAMES, type TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
@@ -35,6 +35,13 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
     name: "scheduler",
     actions: {
       submit: {
+        // Requests arrive validated (validateRequest at the gateway or the model actor); this checks the envelope.
+        params: {
+          model: "string",
+          task: { type: "enum", values: [...TASK_NAMES] },
+          request: { type: "object" },
+          maxQueue: { type: "number", optional: true },
+        },
         async handler(this: { broker: BrokerLike }, ctx: Context<SubmitParams>) {
           const { model, task, request, maxQueue } = ctx.params;
           await checkAddOnReadiness(ctx, this.broker.registry, model, request);
@@ -51,12 +58,14 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
       },
       /** A task's record, for Moleculer clients (large results are better read from the store directly). */
       result: {
+        params: { task_id: "string" },
         async handler(ctx: Context<{ task_id: string }>) {
           return storeCall(() => backends.store.get(ctx.params.task_id)).then((r) => r ?? null);
         },
       },
       /** Persists the change, applies it on every replica, returns their statistics. */
       updateModel: {
+        params: { model: "string", update: "any" },
         async handler(this: { broker: BrokerLike }, ctx: Context<{ model: string; update: unknown }>) {
           const { model } = ctx.params;
           // Checked again here: Moleculer clients call this action without the gateway.

@@ -4,7 +4,8 @@ import type { ModelRuntime } from "./runtime.ts";
 export interface ReplicaInfo {
   node: string;
   device: string;
-  state: "ready" | "loading" | "draining";
+  /** A replica registers only once loaded and warmed up, so it is ready until it starts draining. */
+  state: "ready" | "draining";
   batch_size: number;
   /** Entries waiting or in flight in the model's shared queue. */
   queue_depth: number;

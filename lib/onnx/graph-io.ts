@@ -20,9 +20,6 @@ export const DataType = Object.freeze({
 export const AttributeType = Object.freeze({
   UNDEFINED: 0, FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10,
 });
-/** Older spellings, kept for existing callers. */
-export const DATA_TYPE = DataType;
-export const ATTRIBUTE_TYPE = AttributeType;
 
 export interface StringStringEntry { key: string; value: string }
 

@@ -1,0 +1,101 @@
+/**
+ * Request parsing as a table: a body for a task → the 422 problems it gets, or the typed options
+ * the task's pipeline (and the request's add-ons) parse it into. No model files: the model is its
+ * metadata, as at the gateway.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import Moleculer from "moleculer";
+import { parseRequest } from "../../lib/validation/validate-request.ts";
+import type { ModelMeta } from "../../lib/model/metadata.ts";
+import type { TaskName } from "../../lib/request/task-names.ts";
+import { toErrorBody, type FieldProblem } from "../../lib/errors.ts";
+
+const MODEL: ModelMeta = {
+  id: "m",
+  tasks: ["sequence-classification", "token-classification", "embedding", "question-answering"],
+  embeddingModes: ["mean", "max", "cls", "token"],
+  maxLength: 128,
+  specialTokens: { single: 2, pair: 3 },
+  outputNames: ["logits", "start_logits", "end_logits", "last_hidden_state", "attentions.1", "attentions.0"],
+  maxInput: 32,
+  maxQueue: 100,
+  vocabSize: 1000,
+  device: "cpu",
+  adapters: [],
+  inputNames: ["input_ids", "attention_mask"],
+};
+
+interface Row {
+  task: TaskName;
+  body: Record<string, unknown>;
+  /** The task's typed options, or the problems of the 422. */
+  options?: unknown;
+  problems?: FieldProblem[];
+  /** Add-ons the request asks for, by name, with their options. */
+  addOns?: Record<string, unknown>;
+}
+
+const QA_PLAN = { maxSeqLen: 128, questionLimit: 64, docStride: undefined, firstWindowOnly: false };
+
+const ROWS: Row[] = [
+  // Sequence classification (SPEC §6.1)
+  { task: "sequence-classification", body: { input: ["a"] }, options: { isRegression: false, extraOutputs: [] } },
+  { task: "sequence-classification", body: { input: [["a", "b"]], task_kwargs: { is_regression: true } }, options: { isRegression: true, extraOutputs: [] } },
+  { task: "sequence-classification", body: { input: ["a"], model_kwargs: { output_attentions: true } }, options: { isRegression: false, extraOutputs: ["attentions.0", "attentions.1"] } },
+  { task: "sequence-classification", body: { input: ["a"], task_kwargs: { is_regression: "yes" } }, problems: [{ field: "task_kwargs.is_regression", message: "must be a boolean" }] },
+  { task: "sequence-classification", body: { input: ["a"], task_kwargs: { topk: 1 } }, problems: [{ field: "task_kwargs.topk", message: "unknown option for this task; known: is_regression" }] },
+  { task: "sequence-classification", body: { input: ["a"], model_kwargs: { output_hidden_states: true } }, problems: [{ field: "model_kwargs.output_hidden_states", message: "this model's ONNX export has no hidden_states outputs and none can be added: its graph structure was not recognised (post-LayerNorm encoders with a Softmax per attention layer are supported)" }] },
+  // Token classification (SPEC §6.2)
+  { task: "token-classification", body: { input: ["a b"] }, options: { aggregation: "none", extraOutputs: [] } },
+  { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "simple" } }, options: { aggregation: "simple", extraOutputs: [] } },
+  { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "best" } }, problems: [{ field: "task_kwargs.aggregation", message: 'unknown strategy "best"; use none, simple, first, average, max' }] },
+  // Embedding (SPEC §6.3)
+  { task: "embedding", body: { input: ["a"] }, options: { mode: "mean", normalize: false, extraOutputs: [] } },
+  { task: "embedding", body: { input: ["a"], task_kwargs: { embedding_mode: "token", normalize: true } }, options: { mode: "token", normalize: true, extraOutputs: [] } },
+  { task: "embedding", body: { input: ["a"], task_kwargs: { embedding_mode: "pooler" } }, problems: [{ field: "task_kwargs.embedding_mode", message: 'this model has no pooler output: "pooler"; this model supports mean, max, cls, token' }] },
+  { task: "embedding", body: { input: [["a", "b"]] }, problems: [{ field: "input.0", message: "embedding expects each item to be a string" }] },
+  { task: "embedding", body: { input: ["a"], explain_kwargs: { method: "attention" } }, problems: [{ field: "explain_kwargs", message: "this task cannot be explained; explanations exist for sequence-classification and question-answering" }] },
+  // Question answering (SPEC §6.4): defaults in one place, the window plan resolved once.
+  { task: "question-answering", body: { input: [["q", "c"]] }, options: { topk: 1, maxAnswerLen: 128, showNullAnswers: true, plan: QA_PLAN, extraOutputs: [] } },
+  { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { topk: 3, max_answer_len: 10, show_null_answers: false, max_seq_len: 64, doc_stride: 16 } }, options: { topk: 3, maxAnswerLen: 10, showNullAnswers: false, plan: { maxSeqLen: 64, questionLimit: 44, docStride: { value: 16, field: "task_kwargs.doc_stride" }, firstWindowOnly: false }, extraOutputs: [] } },
+  { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { topk: 0 } }, problems: [{ field: "task_kwargs.topk", message: "must be ≥ 1" }] },
+  { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { max_seq_len: 4 } }, problems: [{ field: "task_kwargs.max_seq_len", message: "is 4; must be between 5 and 128: the pair's 3 special tokens, one question and one context token, and this model accepts at most 128 tokens" }] },
+  { task: "question-answering", body: { input: ["q"] }, problems: [{ field: "input.0", message: "question-answering expects each item to be a pair [text, text_pair] of strings" }] },
+  { task: "question-answering", body: { input: { input_ids: [[1, 2, 3]], attention_mask: [[1, 1, 1]] }, is_preprocessed: true }, options: { topk: 1, maxAnswerLen: 128, showNullAnswers: true, plan: undefined, extraOutputs: [] } },
+  // Request add-ons and features that are not add-ons yet
+  { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { method: "simple_grads" } }, options: { isRegression: false, extraOutputs: [] }, addOns: { explanations: { method: "simple_grads", topK: 10, mode: "all", steps: 10, samples: 10, noise: 0.01, seed: undefined } } },
+  { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { top_k: 3 } }, problems: [{ field: "explain_kwargs.method", message: "is required; one of simple_grads, integrated_grads, smooth_grads, attention, scaled_attention" }] },
+  { task: "sequence-classification", body: { input: ["a"], attack_kwargs: { method: "hotflip" } }, problems: [{ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" }] },
+  { task: "sequence-classification", body: { input: ["a"], adapter_name: "x" }, problems: [{ field: "adapter_name", message: "this model has no adapters" }] },
+  // Before any task option: the task itself and the body's shape
+  { task: "generation", body: { input: ["a"] }, problems: [{ field: "task", message: "this model does not support generation; it supports sequence-classification, token-classification, embedding, question-answering" }] },
+];
+
+function parse(row: Row): { options?: unknown; addOns?: Record<string, unknown>; problems?: FieldProblem[] } {
+  try {
+    const parsed = parseRequest(row.body, row.task, MODEL);
+    return { options: parsed.options, addOns: Object.fromEntries(parsed.addOns.map((a) => [a.addOn.name, a.options])) };
+  } catch (err) {
+    return { problems: (err as { data?: FieldProblem[] }).data };
+  }
+}
+
+for (const row of ROWS) {
+  test(`${row.task} ${JSON.stringify(row.body)}`, () => {
+    const got = parse(row);
+    if (row.problems) assert.deepEqual(got.problems, row.problems);
+    else {
+      assert.equal(got.problems, undefined, JSON.stringify(got.problems));
+      assert.deepEqual(got.options, row.options);
+      assert.deepEqual(got.addOns, row.addOns ?? {});
+    }
+  });
+}
+
+test("Moleculer's parameter ValidationError (internal actions' params schemas) is a 422 naming the field", () => {
+  const err = new Moleculer.Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [{ type: "required", field: "input", message: "The 'input' field is required." }]);
+  const { status, body } = toErrorBody(err as never);
+  assert.equal(status, 422);
+  assert.deepEqual((body as { detail: unknown }).detail, [{ loc: ["body", "input"], msg: "The 'input' field is required.", type: "value_error" }]);
+});
