@@ -2,7 +2,8 @@
 import type { Prepared } from "./types.ts";
 import { parsed } from "./types.ts";
 import { encoderPipeline } from "./encoder-pipeline.ts";
-import { tokenizeRequest } from "./tokenize-input.ts";
+import { tokenizeRequest, tokenizeOptions } from "./tokenize-input.ts";
+import type { TokenizeOptions } from "../tokenization/encoded.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { meanPool, maxPool, clsPool, l2NormalizeLastAxis } from "../math/pooling.ts";
 import { stack, padStack, NdArray } from "../tensor.ts";
@@ -16,6 +17,8 @@ export interface EmbeddingOptions {
   mode: string;
   normalize: boolean;
   extraOutputs: string[];
+  /** How the texts are tokenized (`preprocessing_kwargs`). */
+  tokenize: TokenizeOptions;
 }
 
 export const embedding = encoderPipeline<EmbeddingOptions, Prepared>({
@@ -34,11 +37,12 @@ export const embedding = encoderPipeline<EmbeddingOptions, Prepared>({
       mode: typeof mode === "string" ? mode : "mean",
       normalize: request.task_kwargs.normalize === true,
       extraOutputs: requestedExtraOutputs(request, model.outputNames),
+      tokenize: tokenizeOptions(request.preprocessing_kwargs, model.maxLength, "longest_first"),
     }));
   },
 
-  async prepare(request, _options, model) {
-    return { sequences: await tokenizeRequest(request, model, "longest_first") };
+  async prepare(request, options, model) {
+    return { sequences: await tokenizeRequest(request, options.tokenize, model) };
   },
 
   outputs: (options) => [options.mode === "pooler" ? "pooler_output" : "last_hidden_state", ...options.extraOutputs],

@@ -10,11 +10,14 @@ import type { ExplainTarget } from "../explain/explain.ts";
 import type { ItemKind } from "./input-kinds.ts";
 import type { AddOnFields, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
 import type { TaskName } from "../request/task-names.ts";
+import type { FieldProblem } from "../errors.ts";
 
 export interface EncoderTask<O, P extends Prepared> {
   readonly name: TaskName;
   readonly accepts: readonly ItemKind[];
   readonly addOnFields?: Readonly<AddOnFields>;
+  readonly windowsLongInputs?: boolean;
+  preprocessedProblems?(request: TaskRequest): FieldProblem[];
   parse(request: TaskRequest, model: ModelFacts): Parsed<O>;
   prepare(request: TaskRequest, options: O, model: LoadedModel): Promise<P>;
   /** Graph outputs the forward pass must produce. */
@@ -38,6 +41,8 @@ export function encoderPipeline<O, P extends Prepared>(task: EncoderTask<O, P>):
     name: task.name,
     accepts: task.accepts,
     addOnFields: task.addOnFields,
+    windowsLongInputs: task.windowsLongInputs,
+    ...(task.preprocessedProblems ? { preprocessedProblems: task.preprocessedProblems } : {}),
     parse: (request: TaskRequest, model: ModelFacts) => task.parse(request, model),
     async start(request: TaskRequest, options: O, model: LoadedModel): Promise<EncoderRun<O, P>> {
       return { request, options, prepared: await task.prepare(request, options, model), items: [], done: false };

@@ -26,6 +26,9 @@ import type { ExplainTarget } from "../explain/explain.ts";
 
 const OPTIONS = { topk: "integer", max_answer_len: "integer", show_null_answers: "boolean", doc_stride: "integer", max_seq_len: "integer", max_question_len: "integer" } as const;
 
+/** Options that only make sense when the server tokenizes the texts. */
+const TEXT_OPTIONS = ["doc_stride", "max_seq_len", "max_question_len"];
+
 /** SPEC §6.4 defaults (the windowing defaults live with the window plan, qa-options.ts). */
 const DEFAULTS = Object.freeze({ topk: 1, maxAnswerLen: 128, showNullAnswers: true });
 
@@ -55,6 +58,10 @@ export const questionAnswering = encoderPipeline<QuestionAnsweringOptions, QaPre
   name: "question-answering",
   accepts: ["pair"],
   addOnFields: { attributions: [], questions: [], contexts: [], adversarial: { indices: [] } },
+  windowsLongInputs: true,
+
+  preprocessedProblems: (request) =>
+    TEXT_OPTIONS.filter((key) => key in request.task_kwargs).map((key) => ({ field: `task_kwargs.${key}`, message: "windows texts; with is_preprocessed each row is one window already" })),
 
   parse(request, model) {
     const kw = request.task_kwargs;

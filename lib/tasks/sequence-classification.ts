@@ -2,7 +2,8 @@
 import type { Prepared } from "./types.ts";
 import { parsed } from "./types.ts";
 import { encoderPipeline, EncoderRun } from "./encoder-pipeline.ts";
-import { tokenizeRequest } from "./tokenize-input.ts";
+import { tokenizeRequest, tokenizeOptions } from "./tokenize-input.ts";
+import type { TokenizeOptions } from "../tokenization/encoded.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { softmax, sigmoid, argmax } from "../math/softmax.ts";
 import { float32, NdArray } from "../tensor.ts";
@@ -17,6 +18,8 @@ export interface SequenceClassificationOptions {
   isRegression: boolean;
   /** Attentions/hidden states asked for by `model_kwargs`, in layer order. */
   extraOutputs: string[];
+  /** How the texts are tokenized (`preprocessing_kwargs`). */
+  tokenize: TokenizeOptions;
 }
 
 /** Sequence-classification pairs are `[context, question]`. */
@@ -33,10 +36,11 @@ export const sequenceClassification = encoderPipeline<SequenceClassificationOpti
     parsed([...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)], () => ({
       isRegression: request.task_kwargs.is_regression === true,
       extraOutputs: requestedExtraOutputs(request, model.outputNames),
+      tokenize: tokenizeOptions(request.preprocessing_kwargs, model.maxLength, "longest_first"),
     })),
 
-  async prepare(request, _options, model) {
-    return { sequences: await tokenizeRequest(request, model, "longest_first") };
+  async prepare(request, options, model) {
+    return { sequences: await tokenizeRequest(request, options.tokenize, model) };
   },
 
   outputs: (options) => ["logits", ...options.extraOutputs],

@@ -2,7 +2,8 @@
 import type { Prepared } from "./types.ts";
 import { parsed } from "./types.ts";
 import { encoderPipeline } from "./encoder-pipeline.ts";
-import { tokenizeRequest } from "./tokenize-input.ts";
+import { tokenizeRequest, tokenizeOptions } from "./tokenize-input.ts";
+import type { TokenizeOptions } from "../tokenization/encoded.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { ndarray, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
@@ -15,6 +16,8 @@ const OPTIONS = { aggregation: "string" } as const;
 export interface TokenClassificationOptions {
   aggregation: Aggregation;
   extraOutputs: string[];
+  /** How the texts are tokenized (`preprocessing_kwargs`). */
+  tokenize: TokenizeOptions;
 }
 
 interface TokenPrepared extends Prepared {
@@ -26,17 +29,22 @@ export const tokenClassification = encoderPipeline<TokenClassificationOptions, T
   accepts: ["single", "pair"],
   addOnFields: { attributions: [], questions: [], contexts: [], adversarial: {} },
 
+  preprocessedProblems: (request) =>
+    request.task_kwargs.aggregation !== undefined && request.task_kwargs.aggregation !== "none"
+      ? [{ field: "task_kwargs.aggregation", message: 'groups words of the text; with is_preprocessed there is no text, only "none" is available' }]
+      : [],
+
   parse(request, model) {
     const problems: FieldProblem[] = [...checkTaskKwargs(request, OPTIONS), ...checkModelKwargs(request, model)];
     const a = request.task_kwargs.aggregation;
     if (typeof a === "string" && !AGGREGATIONS.includes(a as Aggregation)) {
       problems.push({ field: "task_kwargs.aggregation", message: `unknown strategy "${a}"; use ${AGGREGATIONS.join(", ")}` });
     }
-    return parsed(problems, () => ({ aggregation: typeof a === "string" ? (a as Aggregation) : "none", extraOutputs: requestedExtraOutputs(request, model.outputNames) }));
+    return parsed(problems, () => ({ aggregation: typeof a === "string" ? (a as Aggregation) : "none", extraOutputs: requestedExtraOutputs(request, model.outputNames), tokenize: tokenizeOptions(request.preprocessing_kwargs, model.maxLength, "longest_first") }));
   },
 
-  async prepare(request, _options, model) {
-    const sequences = await tokenizeRequest(request, model, "longest_first");
+  async prepare(request, options, model) {
+    const sequences = await tokenizeRequest(request, options.tokenize, model);
     const texts = request.is_preprocessed ? sequences.map(() => ["", ""]) : (request.input as (string | [string, string])[]).map((x) => (typeof x === "string" ? [x, ""] : [...x]));
     return { sequences, texts };
   },

@@ -5,6 +5,7 @@ import { fromPreprocessed, tokenVocabulary, tokenTypeProblem } from "../tokeniza
 import { invalid } from "../errors.ts";
 import type { PreprocessedInput, PreprocessingKwargs, TaskRequest } from "../request/request.ts";
 
+/** `preprocessing_kwargs` as tokenizer options (parsed once, into each task's options): SPEC §3 defaults, capped by the model. */
 export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: number, fallback: Truncation): TokenizeOptions {
   const t = kwargs.truncation;
   const truncation: Truncation = t === undefined || t === true ? fallback : t === false ? "do_not_truncate" : t;
@@ -17,9 +18,8 @@ export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: num
   };
 }
 
-export async function tokenizeRequest(request: TaskRequest, model: LoadedModel, fallback: Truncation = "longest_first"): Promise<Encoded[]> {
+export async function tokenizeRequest(request: TaskRequest, options: TokenizeOptions, model: LoadedModel): Promise<Encoded[]> {
   if (request.is_preprocessed) return preprocessedSequences(request.input as PreprocessedInput, model);
-  const options = tokenizeOptions(request.preprocessing_kwargs, model.folder.maxLength, fallback);
   const sequences = await model.tokenizer.encode(request.input as TextItem[], options);
   checkLengths(sequences, model.folder.maxLength);
   return sequences;

@@ -61,6 +61,13 @@ export interface TaskPipeline<O = unknown, S = unknown> {
   readonly name: TaskName;
   /** Text items the task takes (SPEC §3); `is_preprocessed` input is checked by its own rules. */
   readonly accepts: readonly ItemKind[];
+  /**
+   * Long text inputs are cut into overlapping windows by the task (question answering) instead of
+   * truncated to one row per item; preprocessing_kwargs are checked by that rule (lib/validation).
+   */
+  readonly windowsLongInputs?: boolean;
+  /** Task options that need text, refused for `is_preprocessed` input (the field and why). */
+  preprocessedProblems?(request: TaskRequest): FieldProblem[];
   /** SPEC values of the add-on fields in this task's results; absent when its results have none (embedding). */
   readonly addOnFields?: Readonly<AddOnFields>;
   /** `task_kwargs`, `model_kwargs` and task-specific `preprocessing_kwargs` into typed options, against what the model offers. */

@@ -7,26 +7,24 @@
  *    only shapes overflow windows, so it has no effect on these tasks; it is still accepted (clients
  *    send it along) and range-checked as Hugging Face's tokenizer would (below `max_length` minus
  *    the items' special tokens), so a value that would abort the tokenizer is a 422 naming it;
- *  - question answering: the task always windows long contexts; `max_length` and `stride` stand in
+ *  - question answering (a task that `windowsLongInputs`): the task always windows long contexts; `max_length` and `stride` stand in
  *    for `task_kwargs.max_seq_len` and `doc_stride` when those are absent (and are range-checked
  *    as those, in lib/tasks/qa-options.ts),
  *    `return_overflowing_tokens: false` keeps only the first window, truncation applies to the
  *    context only, and special tokens are required to tell question from context;
  *  - `padding` is accepted and has no effect: the batcher pads.
  * With `is_preprocessed` nothing is tokenized, so tokenizer options and text-only task options
- * are refused rather than silently ignored.
+ * (each task's `preprocessedProblems`) are refused rather than silently ignored.
  */
 import type { FieldProblem } from "../errors.ts";
 import type { TaskRequest } from "../request/request.ts";
-import type { TaskName } from "../request/task-names.ts";
-import type { ModelFacts } from "../tasks/types.ts";
+import type { ModelFacts, TaskPipeline } from "../tasks/types.ts";
 import { truncationProblems, kindsOf } from "../tokenization/bounds.ts";
 
 const PADDING = [true, false, "longest", "max_length", "do_not_pad"];
-/** QA task options that only make sense when the server tokenizes the texts. */
-const QA_TEXT_OPTIONS = ["doc_stride", "max_seq_len", "max_question_len"];
+type TaskRules = Pick<TaskPipeline, "name" | "windowsLongInputs" | "preprocessedProblems">;
 
-export function preprocessingProblems(request: TaskRequest, task: TaskName, model: Pick<ModelFacts, "maxLength" | "specialTokens">): FieldProblem[] {
+export function preprocessingProblems(request: TaskRequest, task: TaskRules, model: Pick<ModelFacts, "maxLength" | "specialTokens">): FieldProblem[] {
   const maxLength = model.maxLength;
   const kw = request.preprocessing_kwargs;
   const problems: FieldProblem[] = [];
@@ -36,15 +34,11 @@ export function preprocessingProblems(request: TaskRequest, task: TaskName, mode
   }
   if (request.is_preprocessed) {
     for (const key of Object.keys(kw)) if (key !== "padding") problems.push({ field: field(key), message: "has no effect with is_preprocessed: the input is already tokenized" });
-    if (task === "question-answering") {
-      for (const key of QA_TEXT_OPTIONS) if (key in request.task_kwargs) problems.push({ field: `task_kwargs.${key}`, message: "windows texts; with is_preprocessed each row is one window already" });
-    }
-    if (task === "token-classification" && request.task_kwargs.aggregation !== undefined && request.task_kwargs.aggregation !== "none") {
-      problems.push({ field: "task_kwargs.aggregation", message: "groups words of the text; with is_preprocessed there is no text, only \"none\" is available" });
-    }
+    // Task options that only make sense on text, as each task knows them.
+    problems.push(...(task.preprocessedProblems?.(request) ?? []));
     return problems;
   }
-  if (task === "question-answering") {
+  if (task.windowsLongInputs) {
     if (kw.max_length !== undefined && kw.max_length > maxLength) problems.push({ field: field("max_length"), message: `is ${kw.max_length}; must be between 1 and ${maxLength}: this model accepts at most ${maxLength} tokens` });
     if (kw.add_special_tokens === false) problems.push({ field: field("add_special_tokens"), message: "must stay true for question answering: the special tokens separate question and context" });
     if (kw.truncation !== undefined && kw.truncation !== true && kw.truncation !== "only_second") {
@@ -52,7 +46,7 @@ export function preprocessingProblems(request: TaskRequest, task: TaskName, mode
     }
   } else {
     if (kw.return_overflowing_tokens === true) {
-      problems.push({ field: field("return_overflowing_tokens"), message: `${task} returns one row per item; long inputs are truncated (question answering windows long contexts itself)` });
+      problems.push({ field: field("return_overflowing_tokens"), message: `${task.name} returns one row per item; long inputs are truncated (question answering windows long contexts itself)` });
     }
     problems.push(...lengthProblems(request, model));
   }

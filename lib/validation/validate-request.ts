@@ -60,7 +60,7 @@ function inputProblems(request: TaskRequest, pipeline: TaskPipeline, model: Mode
   if (!request.is_preprocessed && truncation === "only_second" && (request.input as unknown[]).some((x) => typeof x === "string")) {
     return [{ field: "preprocessing_kwargs.truncation", message: "only_second needs pairs; these items are single texts" }];
   }
-  return preprocessingProblems(request, task, model);
+  return preprocessingProblems(request, pipeline, model);
 }
 
 /** Features that are not add-ons yet (lib/addons) are refused clearly rather than ignored. */

@@ -101,7 +101,7 @@ test("classification targets: each item's own argmax label; a one-output regress
   const { float32 } = await import("../../lib/tensor.ts");
   const enc = pairEncoding();
   const request = withDefaults({ input: [["who's", "unbelievable cats"], ["who's", "unbelievable cats"]] });
-  const run = (sequences: typeof enc[], items: { logits: ReturnType<typeof float32> }[], req: typeof request) => ({ request: req, options: { isRegression: false, extraOutputs: [] }, prepared: { sequences }, items, done: true });
+  const run = (sequences: typeof enc[], items: { logits: ReturnType<typeof float32> }[], req: typeof request) => ({ request: req, options: { isRegression: false, extraOutputs: [], tokenize: { maxLength: 128, truncation: "longest_first" as const, addSpecialTokens: true } }, prepared: { sequences }, items, done: true });
   const targets = sequenceClassification.explainTargets!(run([enc, enc], [{ logits: float32([3], [0.1, 2, -1]) }, { logits: float32([3], [5, 2, -1]) }], request));
   assert.deepEqual(targets.map((t) => Array.from(t.cotangents.logits)), [[0, 1, 0], [1, 0, 0]]);
   const regression = sequenceClassification.explainTargets!(run([enc], [{ logits: float32([1], [-3.5]) }], withDefaults({ input: [["a", "b"]] })));

@@ -36,23 +36,26 @@ interface Row {
   addOns?: Record<string, unknown>;
 }
 
+/** Tokenizer options from empty `preprocessing_kwargs` on this model. */
+const TOKENIZE = { maxLength: 128, truncation: "longest_first", addSpecialTokens: true, stride: 0, returnOverflowing: false };
+
 const QA_PLAN = { maxSeqLen: 128, questionLimit: 64, docStride: undefined, firstWindowOnly: false };
 
 const ROWS: Row[] = [
   // Sequence classification (SPEC §6.1)
-  { task: "sequence-classification", body: { input: ["a"] }, options: { isRegression: false, extraOutputs: [] } },
-  { task: "sequence-classification", body: { input: [["a", "b"]], task_kwargs: { is_regression: true } }, options: { isRegression: true, extraOutputs: [] } },
-  { task: "sequence-classification", body: { input: ["a"], model_kwargs: { output_attentions: true } }, options: { isRegression: false, extraOutputs: ["attentions.0", "attentions.1"] } },
+  { task: "sequence-classification", body: { input: ["a"] }, options: { isRegression: false, extraOutputs: [], tokenize: TOKENIZE } },
+  { task: "sequence-classification", body: { input: [["a", "b"]], task_kwargs: { is_regression: true } }, options: { isRegression: true, extraOutputs: [], tokenize: TOKENIZE } },
+  { task: "sequence-classification", body: { input: ["a"], model_kwargs: { output_attentions: true } }, options: { isRegression: false, extraOutputs: ["attentions.0", "attentions.1"], tokenize: TOKENIZE } },
   { task: "sequence-classification", body: { input: ["a"], task_kwargs: { is_regression: "yes" } }, problems: [{ field: "task_kwargs.is_regression", message: "must be a boolean" }] },
   { task: "sequence-classification", body: { input: ["a"], task_kwargs: { topk: 1 } }, problems: [{ field: "task_kwargs.topk", message: "unknown option for this task; known: is_regression" }] },
   { task: "sequence-classification", body: { input: ["a"], model_kwargs: { output_hidden_states: true } }, problems: [{ field: "model_kwargs.output_hidden_states", message: "this model's ONNX export has no hidden_states outputs and none can be added: its graph structure was not recognised (post-LayerNorm encoders with a Softmax per attention layer are supported)" }] },
   // Token classification (SPEC §6.2)
-  { task: "token-classification", body: { input: ["a b"] }, options: { aggregation: "none", extraOutputs: [] } },
-  { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "simple" } }, options: { aggregation: "simple", extraOutputs: [] } },
+  { task: "token-classification", body: { input: ["a b"] }, options: { aggregation: "none", extraOutputs: [], tokenize: TOKENIZE } },
+  { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "simple" } }, options: { aggregation: "simple", extraOutputs: [], tokenize: TOKENIZE } },
   { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "best" } }, problems: [{ field: "task_kwargs.aggregation", message: 'unknown strategy "best"; use none, simple, first, average, max' }] },
   // Embedding (SPEC §6.3)
-  { task: "embedding", body: { input: ["a"] }, options: { mode: "mean", normalize: false, extraOutputs: [] } },
-  { task: "embedding", body: { input: ["a"], task_kwargs: { embedding_mode: "token", normalize: true } }, options: { mode: "token", normalize: true, extraOutputs: [] } },
+  { task: "embedding", body: { input: ["a"] }, options: { mode: "mean", normalize: false, extraOutputs: [], tokenize: TOKENIZE } },
+  { task: "embedding", body: { input: ["a"], task_kwargs: { embedding_mode: "token", normalize: true } }, options: { mode: "token", normalize: true, extraOutputs: [], tokenize: TOKENIZE } },
   { task: "embedding", body: { input: ["a"], task_kwargs: { embedding_mode: "pooler" } }, problems: [{ field: "task_kwargs.embedding_mode", message: 'this model has no pooler output: "pooler"; this model supports mean, max, cls, token' }] },
   { task: "embedding", body: { input: [["a", "b"]] }, problems: [{ field: "input.0", message: "embedding expects each item to be a string" }] },
   { task: "embedding", body: { input: ["a"], explain_kwargs: { method: "attention" } }, problems: [{ field: "explain_kwargs", message: "this task cannot be explained; explanations exist for sequence-classification and question-answering" }] },
@@ -63,8 +66,15 @@ const ROWS: Row[] = [
   { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { max_seq_len: 4 } }, problems: [{ field: "task_kwargs.max_seq_len", message: "is 4; must be between 5 and 128: the pair's 3 special tokens, one question and one context token, and this model accepts at most 128 tokens" }] },
   { task: "question-answering", body: { input: ["q"] }, problems: [{ field: "input.0", message: "question-answering expects each item to be a pair [text, text_pair] of strings" }] },
   { task: "question-answering", body: { input: { input_ids: [[1, 2, 3]], attention_mask: [[1, 1, 1]] }, is_preprocessed: true }, options: { topk: 1, maxAnswerLen: 128, showNullAnswers: true, plan: undefined, extraOutputs: [] } },
+  // Preprocessing options: windowing tasks (QA) and one-row-per-item tasks follow different rules; text-only task options are refused without text
+  { task: "sequence-classification", body: { input: ["a"], preprocessing_kwargs: { max_length: 16, truncation: false, add_special_tokens: false } }, options: { isRegression: false, extraOutputs: [], tokenize: { maxLength: 16, truncation: "do_not_truncate", addSpecialTokens: false, stride: 0, returnOverflowing: false } } },
+  { task: "sequence-classification", body: { input: ["a"], preprocessing_kwargs: { return_overflowing_tokens: true } }, problems: [{ field: "preprocessing_kwargs.return_overflowing_tokens", message: "sequence-classification returns one row per item; long inputs are truncated (question answering windows long contexts itself)" }] },
+  { task: "question-answering", body: { input: [["q", "c"]], preprocessing_kwargs: { add_special_tokens: false } }, problems: [{ field: "preprocessing_kwargs.add_special_tokens", message: "must stay true for question answering: the special tokens separate question and context" }] },
+  { task: "question-answering", body: { input: { input_ids: [[1, 2, 3]], attention_mask: [[1, 1, 1]] }, is_preprocessed: true, task_kwargs: { doc_stride: 8 } }, problems: [{ field: "task_kwargs.doc_stride", message: "windows texts; with is_preprocessed each row is one window already" }] },
+  { task: "token-classification", body: { input: { input_ids: [[1, 2, 3]], attention_mask: [[1, 1, 1]] }, is_preprocessed: true, task_kwargs: { aggregation: "first" } }, problems: [{ field: "task_kwargs.aggregation", message: 'groups words of the text; with is_preprocessed there is no text, only "none" is available' }] },
+  { task: "token-classification", body: { input: { input_ids: [[1, 2, 3]], attention_mask: [[1, 1, 1]] }, is_preprocessed: true, task_kwargs: { aggregation: "none" } }, options: { aggregation: "none", extraOutputs: [], tokenize: TOKENIZE } },
   // Request add-ons and features that are not add-ons yet
-  { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { method: "simple_grads" } }, options: { isRegression: false, extraOutputs: [] }, addOns: { explanations: { method: "simple_grads", topK: 10, mode: "all", steps: 10, samples: 10, noise: 0.01, seed: undefined } } },
+  { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { method: "simple_grads" } }, options: { isRegression: false, extraOutputs: [], tokenize: TOKENIZE }, addOns: { explanations: { method: "simple_grads", topK: 10, mode: "all", steps: 10, samples: 10, noise: 0.01, seed: undefined } } },
   { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { top_k: 3 } }, problems: [{ field: "explain_kwargs.method", message: "is required; one of simple_grads, integrated_grads, smooth_grads, attention, scaled_attention" }] },
   { task: "sequence-classification", body: { input: ["a"], attack_kwargs: { method: "hotflip" } }, problems: [{ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" }] },
   { task: "sequence-classification", body: { input: ["a"], adapter_name: "x" }, problems: [{ field: "adapter_name", message: "this model has no adapters" }] },
