@@ -11,7 +11,7 @@ import { modelServiceName } from "../lib/model/metadata.ts";
 import { metaOf } from "../lib/orchestration/model-meta.ts";
 import { handleDelivery } from "../lib/orchestration/deliveries.ts";
 import { modelStatistics, batchingInfo } from "../lib/model/statistics.ts";
-import { validateRequest } from "../lib/validation/validate-request.ts";
+import { validateRequest, parseRequest } from "../lib/validation/validate-request.ts";
 import { executeTask } from "../lib/orchestration/execute.ts";
 import { TASK_NAMES, type TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
@@ -56,8 +56,9 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
     params: { input: "any" },
     async handler(ctx: Context<Record<string, unknown>>) {
       const { plaintext_arrays, ...body } = ctx.params;
-      const request = validateRequest(body, task, metaOf(id, runtime), limits);
-      const { result, timings } = await executeTask(task, request, runtime, { plaintext: plaintext_arrays !== false });
+      // Parsed once, against this replica's own metadata: the task runs with these options.
+      const parsed = parseRequest(body, task, metaOf(id, runtime), limits);
+      const { result, timings } = await executeTask(task, parsed.request, runtime, { plaintext: plaintext_arrays !== false }, parsed);
       return { ...result, timings };
     },
   });

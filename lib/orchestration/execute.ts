@@ -30,16 +30,23 @@ export async function executeTask(
   request: TaskRequest,
   model: LoadedModel,
   output: OutputOptions = { plaintext: model.settings.return_plaintext_arrays },
+  parsed?: ParsedOptions,
 ): Promise<{ result: TaskResult; timings: StageTimings }> {
   const pipeline = pipelineFor(task);
   if (!pipeline || !model.capabilities.tasks.includes(task)) throw invalid(`this model does not support ${task}`, "task");
-  return runPipeline(pipeline, request, model, output);
+  return runPipeline(pipeline, request, model, output, parsed);
+}
+
+/** Options already parsed in this process (a model actor's task action validates first); a queued request is parsed here. */
+export interface ParsedOptions {
+  options: unknown;
+  addOns: WantedAddOn[];
 }
 
 /** Any pipeline, registered or not (tests run looping pipelines through this same code). */
-export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel, output: OutputOptions): Promise<{ result: TaskResult; timings: StageTimings }> {
+export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel, output: OutputOptions, parsed?: ParsedOptions): Promise<{ result: TaskResult; timings: StageTimings }> {
   const t0 = performance.now();
-  const { options, addOns } = parseAll(pipeline, request, model);
+  const { options, addOns } = parsed ?? parseAll(pipeline, request, model);
   const state = await pipeline.start(request, options, model);
   const t1 = performance.now();
   const { batchWaitMs } = await runSteps(pipeline, state, model);
@@ -54,7 +61,7 @@ export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, 
 }
 
 /** The task's options and the add-ons', parsed against the model itself (the gateway parsed against its metadata). */
-function parseAll(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel): { options: unknown; addOns: WantedAddOn[] } {
+function parseAll(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel): ParsedOptions {
   const parsed = pipeline.parse(request, model.facts);
   const addOns = parseAddOns(request, pipeline, model.facts);
   const problems = [...addOns.problems, ...(parsed.ok ? [] : parsed.problems)];
