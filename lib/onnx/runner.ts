@@ -34,7 +34,12 @@ interface PoolWorker {
   worker: Worker;
   busy: number;
   pending: Map<number, Pending>;
+  /** The runs sent to this worker and not yet settled. */
+  inFlight: Set<Promise<RunResult>>;
 }
+
+/** How long close() waits for runs in flight before terminating a worker anyway. */
+const CLOSE_GRACE_MS = 30_000;
 
 /** A run whose worker thread died (uncaught error, exit) before answering; the worker is replaced. */
 export class WorkerDiedError extends Error {
@@ -92,26 +97,39 @@ export class OnnxRunner implements InferenceBackend {
     const target = this.pool.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
     target.busy++;
-    return new Promise<RunResult>((resolve, reject) => {
+    const run = new Promise<RunResult>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
       const req: WorkerRequest = { id, feeds, outputNames };
       target.worker.postMessage(req);
-    }).finally(() => target.busy--);
+    });
+    target.inFlight.add(run);
+    return run.finally(() => {
+      target.busy--;
+      target.inFlight.delete(run);
+    });
   }
 
+  /**
+   * Lets the runs in flight finish, then ends the workers: terminating a worker while ONNX Runtime
+   * runs natively in it can abort the whole process (a C++ exception thrown into a terminating
+   * environment), so a worker is only terminated idle (or after CLOSE_GRACE_MS, when a run hangs).
+   */
   async close(): Promise<void> {
     this.closed = true;
     const pool = this.pool;
     this.pool = [];
     this.wakeWaiting();
-    await Promise.all(pool.map((p) => p.worker.terminate()));
+    await Promise.all(pool.map(async (p) => {
+      await Promise.race([Promise.allSettled(p.inFlight), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
+      await p.worker.terminate();
+    }));
   }
 
   private spawn(): Promise<void> {
     const { modelPath, device, disableGpu, intraOpThreads, extraOutputs } = this.options;
     const settings: SessionSettings = { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs };
     const worker = startWorker(new URL("./session-worker.ts", import.meta.url), settings);
-    const entry: PoolWorker = { worker, busy: 0, pending: new Map() };
+    const entry: PoolWorker = { worker, busy: 0, pending: new Map(), inFlight: new Set() };
     const startedAt = Date.now();
     let ready = false;
     return new Promise<void>((resolve, reject) => {

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openSession, runSession, LoadedSession, SessionSettings } from "./session.ts";
 import { planExtraOutputs, buildExtendedModel, ExtraOutputsPlan } from "./extended-model.ts";
-import type { WorkerRequest, WorkerReply } from "./worker-protocol.ts";
+import { EXIT_NOW, type WorkerRequest, type WorkerReply } from "./worker-protocol.ts";
 import type { NdArray } from "../tensor.ts";
 
 const port = parentPort;
@@ -47,7 +47,8 @@ async function sessionFor(outputNames: readonly string[] | undefined): Promise<L
   return extended;
 }
 
-port.on("message", async (req: WorkerRequest) => {
+port.on("message", async (req: WorkerRequest | typeof EXIT_NOW) => {
+  if ("kind" in req) return process.exit(3);
   try {
     const session = await sessionFor(req.outputNames);
     const started = performance.now();

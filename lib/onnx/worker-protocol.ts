@@ -8,6 +8,14 @@ export interface WorkerRequest {
   outputNames?: string[];
 }
 
+/**
+ * Fault injection for the supervision tests: the worker exits (code 3) when it takes this message
+ * from its queue, so the runs queued behind it die with their worker. Terminating a worker from
+ * outside while ONNX Runtime runs natively can abort the whole process instead (a C++ exception
+ * thrown into a terminating environment), which is why the runner never does that (see close()).
+ */
+export const EXIT_NOW = { kind: "exit-now" } as const;
+
 export type WorkerReply =
   | {
       kind: "ready";

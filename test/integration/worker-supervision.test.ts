@@ -1,7 +1,9 @@
 /**
- * Supervised session workers (real ONNX Runtime): a worker thread killed in the middle of a run
- * rejects that run with WorkerDiedError and is replaced; the next runs succeed with the same
- * numbers, directly and through a model runtime's batcher.
+ * Supervised session workers (real ONNX Runtime): a worker thread that dies holding a run rejects
+ * that run with WorkerDiedError and is replaced; the next runs succeed with the same numbers,
+ * directly and through a model runtime's batcher. The worker is made to exit by the EXIT_NOW
+ * failpoint queued ahead of the run: terminating it from outside during a native run can abort
+ * the whole process (which is also why the runner's close() waits for runs in flight).
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +12,7 @@ import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
 import { buildFeeds } from "../../lib/batching/pad.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
+import { EXIT_NOW } from "../../lib/onnx/worker-protocol.ts";
 
 const open: { close(): Promise<void> }[] = [];
 after(async () => {
@@ -18,7 +21,7 @@ after(async () => {
 
 const firstLogits = (r: RunResult) => Array.from(r.outputs.logits.data as Float32Array);
 
-test("runner: a worker killed mid-run rejects that run with WorkerDiedError, is replaced, and later runs succeed", async () => {
+test("runner: a worker that dies holding a run rejects that run with WorkerDiedError, is replaced, and later runs succeed", async () => {
   const runtime = await ModelRuntime.load(withModelDefaults({ id: "sst", path: await fixturePath("bert-tiny-sst") }), { kind: "cpu", id: 0 });
   open.push(runtime);
   const sequences = await runtime.tokenizer.encode(Array.from({ length: 64 }, (_, i) => `review ${i} ${"of a long film ".repeat(30)}`), { maxLength: 128, truncation: "longest_first", addSpecialTokens: true, stride: 0, returnOverflowing: false });
@@ -28,8 +31,8 @@ test("runner: a worker killed mid-run rejects that run with WorkerDiedError, is 
   const expected = firstLogits(await runner.run(feeds));
 
   const [thread] = runner.threads;
+  thread.postMessage(EXIT_NOW); // the worker takes this first and exits holding the run below
   const inFlight = runner.run(feeds);
-  await thread.terminate();
   await assert.rejects(inFlight, (err: Error) => err instanceof WorkerDiedError && /inference worker died/.test(err.message));
   assert.equal(runner.replacedWorkers, 1);
   const again = await runner.run(feeds); // waits for the replacement
@@ -38,14 +41,14 @@ test("runner: a worker killed mid-run rejects that run with WorkerDiedError, is 
   assert.notEqual(runner.threads[0], thread);
 });
 
-test("runtime: killing the worker under a batch costs no request: the batch is retried on the replacement", async () => {
+test("runtime: a worker dying under a batch costs no request: the batch is retried on the replacement", async () => {
   const runtime = await ModelRuntime.load(withModelDefaults({ id: "sst", path: await fixturePath("bert-tiny-sst") }), { kind: "cpu", id: 0 });
   open.push(runtime);
   const sequences = await runtime.tokenizer.encode(["a great movie", "a dull film", "it was fine"], { maxLength: 128, truncation: "longest_first", addSpecialTokens: true, stride: 0, returnOverflowing: false });
   const before = await runtime.forward(sequences, ["logits"]);
   const runner = (runtime as unknown as { runner: OnnxRunner }).runner;
+  runner.threads[0].postMessage(EXIT_NOW);
   const pending = runtime.forward(sequences, ["logits"]);
-  await runner.threads[0].terminate();
   const after = await pending;
   after.items.forEach((item, i) => assert.deepEqual(Array.from(item.logits.data as Float32Array), Array.from(before.items[i].logits.data as Float32Array)));
   assert.equal(runner.replacedWorkers, 1);
