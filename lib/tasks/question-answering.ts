@@ -31,6 +31,8 @@ const TEXT_OPTIONS = ["doc_stride", "max_seq_len", "max_question_len"];
 
 /** SPEC §6.4 defaults (the windowing defaults live with the window plan, qa-options.ts). */
 const DEFAULTS = Object.freeze({ topk: 1, maxAnswerLen: 128, showNullAnswers: true });
+/** Most answers one item may ask for (SQuARE's clients ask for 1 to 10). */
+export const MAX_TOPK = 1000;
 
 export interface QuestionAnsweringOptions {
   topk: number;
@@ -70,6 +72,8 @@ export const questionAnswering = encoderPipeline<QuestionAnsweringOptions, QaPre
       const v = kw[key];
       if (Number.isInteger(v) && (v as number) < 1) problems.push({ field: `task_kwargs.${key}`, message: "must be ≥ 1" });
     }
+    // Answers are ranked in a top-k that costs O(topk) per improving span: a bound keeps decoding linear.
+    if (Number.isInteger(kw.topk) && (kw.topk as number) > MAX_TOPK) problems.push({ field: "task_kwargs.topk", message: `is ${kw.topk}; must be between 1 and ${MAX_TOPK}` });
     // Metadata from a replica that predates the special-token counts: the replica parses again with its tokenizer's.
     const windows = request.is_preprocessed ? undefined : qaWindowPlan(request, model.maxLength, model.specialTokens?.pair ?? 0);
     problems.push(...(windows?.problems ?? []));

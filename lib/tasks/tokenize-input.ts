@@ -33,8 +33,14 @@ export async function preprocessedSequences(input: PreprocessedInput, model: Loa
   return fromPreprocessed(input, vocabulary.specialIds);
 }
 
-/** With truncation off, a text can exceed what the model accepts: refuse it instead of failing in the graph. */
+/**
+ * With truncation off, a text can exceed what the model accepts; without special tokens, a text
+ * (empty, or only characters the tokenizer drops) can have no token at all, and a model run on
+ * zero tokens fails in the graph. Both are the client's to fix, so both are refused here.
+ */
 function checkLengths(sequences: readonly Encoded[], maxLength: number): void {
   const i = sequences.findIndex((s) => s.ids.length > maxLength);
   if (i >= 0) throw invalid(`input[${i}] has ${sequences[i].ids.length} tokens; the model accepts at most ${maxLength} (leave truncation on)`, `input.${i}`);
+  const empty = sequences.findIndex((s) => s.ids.length === 0);
+  if (empty >= 0) throw invalid(`input[${empty}] has no tokens: the text is empty or holds only characters the tokenizer drops, and add_special_tokens is false`, `input.${empty}`);
 }

@@ -38,6 +38,12 @@ export function preprocessingProblems(request: TaskRequest, task: TaskRules, mod
     problems.push(...(task.preprocessedProblems?.(request) ?? []));
     return problems;
   }
+  if (kw.add_special_tokens === false) {
+    // Without special tokens an empty text is a sequence of no tokens, which no model can run.
+    const items = request.input as (string | [string, string])[];
+    const empty = items.findIndex((item) => (typeof item === "string" ? item : item.join("")).length === 0);
+    if (empty >= 0) problems.push({ field: `input.${empty}`, message: "is empty; with add_special_tokens false it would have no tokens at all" });
+  }
   if (task.windowsLongInputs) {
     if (kw.max_length !== undefined && kw.max_length > maxLength) problems.push({ field: field("max_length"), message: `is ${kw.max_length}; must be between 1 and ${maxLength}: this model accepts at most ${maxLength} tokens` });
     if (kw.add_special_tokens === false) problems.push({ field: field("add_special_tokens"), message: "must stay true for question answering: the special tokens separate question and context" });

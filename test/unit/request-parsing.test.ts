@@ -50,6 +50,9 @@ const ROWS: Row[] = [
   { task: "sequence-classification", body: { input: ["a"], task_kwargs: { topk: 1 } }, problems: [{ field: "task_kwargs.topk", message: "unknown option for this task; known: is_regression" }] },
   { task: "sequence-classification", body: { input: ["a"], model_kwargs: { output_hidden_states: true } }, problems: [{ field: "model_kwargs.output_hidden_states", message: "this model's ONNX export has no hidden_states outputs and none can be added: its graph structure was not recognised (post-LayerNorm encoders with a Softmax per attention layer are supported)" }] },
   // Token classification (SPEC §6.2)
+  // Found by the route fuzzer: an empty text without special tokens has no token to run; a huge topk made decoding quadratic.
+  { task: "embedding", body: { input: ["a", ""], preprocessing_kwargs: { add_special_tokens: false } }, problems: [{ field: "input.1", message: "is empty; with add_special_tokens false it would have no tokens at all" }] },
+  { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { topk: 1001 } }, problems: [{ field: "task_kwargs.topk", message: "is 1001; must be between 1 and 1000" }] },
   { task: "token-classification", body: { input: ["a b"] }, options: { aggregation: "none", extraOutputs: [], tokenize: TOKENIZE } },
   { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "simple" } }, options: { aggregation: "simple", extraOutputs: [], tokenize: TOKENIZE } },
   { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "best" } }, problems: [{ field: "task_kwargs.aggregation", message: 'unknown strategy "best"; use none, simple, first, average, max' }] },
