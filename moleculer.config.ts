@@ -16,8 +16,9 @@ export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" |
     // Logger: Moleculer's console logger, one line per entry, no colours when not a TTY.
     logger: { type: "Console", options: { level: settings.logLevel, colors: process.stdout.isTTY, formatter: "short" } },
     // Transporter: undefined = standalone (embedded mode, in-process calls only); a NATS URL
-    // joins the cluster.
-    transporter: settings.transporter,
+    // joins the cluster. Moleculer 0.15's BrokerOptions type lists transporter names and config
+    // objects only, but the broker still resolves connection strings (nats://...) at run time.
+    transporter: settings.transporter as BrokerOptions["transporter"],
     // Serializer: JSON keeps packets readable and interoperable with nodes in other languages.
     serializer: "JSON",
     // Request timeout: direct task calls on a busy model can take long; the REST path never
@@ -25,7 +26,9 @@ export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" |
     requestTimeout: 120_000,
     // Retries: off. The work queue, not RPC, gives tasks their at-least-once delivery.
     retryPolicy: { enabled: false },
-    // Concurrent requests per node: unbounded here; backpressure lives in the model queues.
+    // Call depth: how deeply a call may call further actions (ctx.call inside a handler) before
+    // Moleculer refuses it, which stops accidental recursion. It does not limit concurrency:
+    // backpressure lives in the model queues. Our deepest chain is gateway → scheduler → replica.
     maxCallLevel: 100,
     // Heartbeats: how often a node says it is alive, and after how long silence it is dropped
     // from the registry (and its services with it).

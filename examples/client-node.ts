@@ -21,7 +21,8 @@ const seen = new Map<string, string>(); // events that came before we knew their
 const broker = new Moleculer.ServiceBroker({
   namespace: process.env.MOLECULER_NAMESPACE ?? "square",
   nodeID: `example-client-${process.pid}`,
-  transporter: process.env.TRANSPORTER ?? "nats://127.0.0.1:4222",
+  // A connection string: resolved by Moleculer at run time, though 0.15's types list only names and objects.
+  transporter: (process.env.TRANSPORTER ?? "nats://127.0.0.1:4222") as Moleculer.BrokerOptions["transporter"],
   logger: false,
 });
 

@@ -6,6 +6,7 @@
 import type { ServiceSchema, Context } from "moleculer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
+import type { ApiSettingsSchema } from "moleculer-web";
 import type { Backends } from "../lib/backends.ts";
 import { ROUTES, submitAction } from "../lib/gateway/routes.ts";
 import { openApiDocument, docsPage } from "../lib/gateway/openapi.ts";
@@ -54,7 +55,9 @@ interface GatewayThis {
   noteUpdate(model: string, update: unknown): void;
 }
 
-export function apiService({ backends, port, prefix, bodyLimit, version, limits, bounds }: GatewayOptions): ServiceSchema {
+// Moleculer 0.15 types every action, method and lifecycle handler with the service as `this`
+// (the 4th type parameter); the gateway's handlers use the fields `created` sets up.
+export function apiService({ backends, port, prefix, bodyLimit, version, limits, bounds }: GatewayOptions): ServiceSchema<ApiSettingsSchema, Record<string, unknown>, Record<string, unknown>, GatewayThis> {
   const aliases = Object.fromEntries(ROUTES.map((r) => [`${r.method} ${r.path}`, `api.${r.action}`]));
 
   const submit = (task: TaskName) => ({
@@ -79,7 +82,8 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
           mappingPolicy: "restrict",
           mergeParams: false,
           aliases,
-          bodyParsers: { json: { limit: bodyLimit }, urlencoded: false },
+          bodyParsers: false,
+          use: [jsonBodyParser(bodyLimit)],
           onError: sendError,
         },
       ],
@@ -206,6 +210,29 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
       },
       ...Object.fromEntries(TASK_NAMES.map((t) => [submitAction(t), submit(t)])),
     },
+  };
+}
+
+/** Content encodings a JSON body may come in: those moleculer-web 0.10's body-parser 1 inflated. */
+const BODY_ENCODINGS = new Set(["identity", "gzip", "deflate"]);
+
+/**
+ * moleculer-web's JSON body parser, limited to identity, gzip and deflate bodies. The body-parser 2
+ * of moleculer-web 0.11 also inflates br and zstd (and answers corrupt data in those with a 500);
+ * any other encoding of a body it would parse is refused before reading, with body-parser's own
+ * "encoding.unsupported" error, as body-parser 1 did.
+ */
+function jsonBodyParser(limit: string) {
+  const json = ApiGateway.bodyParser.json({ limit });
+  return (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void => {
+    const encoding = String(req.headers["content-encoding"] ?? "identity").toLowerCase();
+    const hasBody = req.headers["transfer-encoding"] !== undefined || !Number.isNaN(Number.parseInt(req.headers["content-length"] ?? "", 10));
+    const isJson = String(req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase() === "application/json";
+    if (hasBody && isJson && !BODY_ENCODINGS.has(encoding)) {
+      next(Object.assign(new Error(`unsupported content encoding "${encoding}"`), { status: 415, statusCode: 415, type: "encoding.unsupported", encoding }));
+      return;
+    }
+    json(req, res, next);
   };
 }
 

@@ -32,7 +32,7 @@ const TEXT_OPTIONS = ["doc_stride", "max_seq_len", "max_question_len"];
 /** SPEC §6.4 defaults (the windowing defaults live with the window plan, qa-options.ts). */
 const DEFAULTS = Object.freeze({ topk: 1, maxAnswerLen: 128, showNullAnswers: true });
 /** Most answers one item may ask for (SQuARE's clients ask for 1 to 10). */
-export const MAX_TOPK = 1000;
+export const MAX_TOPK = 10_000;
 
 export interface QuestionAnsweringOptions {
   topk: number;

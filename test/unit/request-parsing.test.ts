@@ -52,7 +52,7 @@ const ROWS: Row[] = [
   // Token classification (SPEC §6.2)
   // Found by the route fuzzer: an empty text without special tokens has no token to run; a huge topk made decoding quadratic.
   { task: "embedding", body: { input: ["a", ""], preprocessing_kwargs: { add_special_tokens: false } }, problems: [{ field: "input.1", message: "is empty; with add_special_tokens false it would have no tokens at all" }] },
-  { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { topk: 1001 } }, problems: [{ field: "task_kwargs.topk", message: "is 1001; must be between 1 and 1000" }] },
+  { task: "question-answering", body: { input: [["q", "c"]], task_kwargs: { topk: 10_001 } }, problems: [{ field: "task_kwargs.topk", message: "is 10001; must be between 1 and 10000" }] },
   { task: "token-classification", body: { input: ["a b"] }, options: { aggregation: "none", extraOutputs: [], tokenize: TOKENIZE } },
   { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "simple" } }, options: { aggregation: "simple", extraOutputs: [], tokenize: TOKENIZE } },
   { task: "token-classification", body: { input: ["a b"], task_kwargs: { aggregation: "best" } }, problems: [{ field: "task_kwargs.aggregation", message: 'unknown strategy "best"; use none, simple, first, average, max' }] },
