@@ -5,30 +5,16 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { tmpdir } from "node:os";
 import { startEmbedded, Embedded } from "../helpers/embedded.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
+import { modelWithAbs } from "../helpers/ungradable-model.ts";
 import { loadGradientGolden, assertGoldenModel, type WordScore } from "../helpers/goldens.ts";
-import { decodeModel, encodeModel, makeNode } from "../../lib/onnx/graph-io.ts";
 
 const FAMILIES = ["bert", "roberta", "distilbert"];
 let s: Embedded;
 let absModelDir: string;
 
-/** bert-tiny-sst with Abs(logits) as its output: still a classifier, but Abs has no gradient rule. */
-async function modelWithAbs(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "square-abs-"));
-  await cp(await fixturePath("bert-tiny-sst"), dir, { recursive: true });
-  const path = join(dir, "model.onnx");
-  const model = decodeModel(await readFile(path));
-  const out = model.graph.output[0];
-  model.graph.node = model.graph.node.map((n) => ({ ...n, output: n.output.map((o) => (o === out.name ? "raw_logits" : o)) }));
-  model.graph.node.push(makeNode("Abs", ["raw_logits"], [out.name], [], "abs_logits"));
-  await writeFile(path, encodeModel(model));
-  return dir;
-}
 
 before(async () => {
   absModelDir = await modelWithAbs();
