@@ -51,7 +51,7 @@ export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, 
   const t1 = performance.now();
   const { batchWaitMs } = await runSteps(pipeline, state, model);
   const t2 = performance.now();
-  const taskOutput = pipeline.finish(state, model);
+  const taskOutput = await pipeline.finish(state, model);
   const t3 = performance.now();
   const filled = await runAddOns(addOns, pipeline, state, model);
   const t4 = performance.now();

@@ -22,7 +22,8 @@ export interface EncoderTask<O, P extends Prepared> {
   prepare(request: TaskRequest, options: O, model: LoadedModel): Promise<P>;
   /** Graph outputs the forward pass must produce. */
   outputs(options: O): string[];
-  finish(run: EncoderRun<O, P>, model: LoadedModel): TaskOutput;
+  /** May be async: post-processing of large results yields the event loop between pieces. */
+  finish(run: EncoderRun<O, P>, model: LoadedModel): TaskOutput | Promise<TaskOutput>;
   explainTargets?(run: EncoderRun<O, P>): ExplainTarget[];
 }
 

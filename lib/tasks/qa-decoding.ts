@@ -50,19 +50,30 @@ export interface ScoredSpan {
  * and returns the null score (minimum over windows).
  */
 export function forEachSpan(windows: readonly QaWindow[], maxAnswerLen: number, visit: (span: ScoredSpan) => void): number {
+  return windows.reduce((nullScore, w, window) => Math.min(nullScore, visitWindow(w, window, maxAnswerLen, visit)), Infinity);
+}
+
+/** forEachSpan with a turn of the event loop between windows: a long context has hundreds. */
+export async function forEachSpanYielding(windows: readonly QaWindow[], maxAnswerLen: number, visit: (span: ScoredSpan) => void): Promise<number> {
   let nullScore = Infinity;
-  windows.forEach((w, window) => {
-    const ps = allowedSoftmax(w.startLogits, w.isContext);
-    const pe = allowedSoftmax(w.endLogits, w.isContext);
-    nullScore = Math.min(nullScore, ps[0] * pe[0]);
-    for (let a = 0; a < ps.length; a++) {
-      if (!w.isContext[a]) continue;
-      for (let b = a; b < Math.min(pe.length, a + maxAnswerLen); b++) {
-        if (w.isContext[b]) visit({ window, a, b, score: ps[a] * pe[b], start: w.offsets[a][0], end: w.offsets[b][1] });
-      }
-    }
-  });
+  for (const [window, w] of windows.entries()) {
+    if (window > 0) await new Promise((resolve) => setImmediate(resolve));
+    nullScore = Math.min(nullScore, visitWindow(w, window, maxAnswerLen, visit));
+  }
   return nullScore;
+}
+
+/** Visits the valid spans of one window; returns its null score (first-token product). */
+function visitWindow(w: QaWindow, window: number, maxAnswerLen: number, visit: (span: ScoredSpan) => void): number {
+  const ps = allowedSoftmax(w.startLogits, w.isContext);
+  const pe = allowedSoftmax(w.endLogits, w.isContext);
+  for (let a = 0; a < ps.length; a++) {
+    if (!w.isContext[a]) continue;
+    for (let b = a; b < Math.min(pe.length, a + maxAnswerLen); b++) {
+      if (w.isContext[b]) visit({ window, a, b, score: ps[a] * pe[b], start: w.offsets[a][0], end: w.offsets[b][1] });
+    }
+  }
+  return ps[0] * pe[0];
 }
 
 /** The best-scoring span of all windows (the first of equal ones), or undefined when there is none. */
@@ -117,9 +128,18 @@ class TopSpans {
 
 export function decodeAnswers(windows: readonly QaWindow[], context: string, options: DecodeOptions): Answer[] {
   const top = new TopSpans(options.topk);
-  const nullScore = forEachSpan(windows, options.maxAnswerLen, (s) => top.offer(s));
-  const ranked: Answer[] = top.spans.map(({ score, start, end }) => ({ score, start, end, answer: context.slice(start, end) }));
-  if (options.showNullAnswers && windows.length) ranked.push({ score: nullScore, start: 0, end: 0, answer: "" });
-  ranked.sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0));
-  return ranked.slice(0, options.topk);
+  return ranked(top, forEachSpan(windows, options.maxAnswerLen, (s) => top.offer(s)), windows, context, options);
+}
+
+/** decodeAnswers yielding the event loop between windows (what the task uses). */
+export async function decodeAnswersYielding(windows: readonly QaWindow[], context: string, options: DecodeOptions): Promise<Answer[]> {
+  const top = new TopSpans(options.topk);
+  return ranked(top, await forEachSpanYielding(windows, options.maxAnswerLen, (s) => top.offer(s)), windows, context, options);
+}
+
+function ranked(top: TopSpans, nullScore: number, windows: readonly QaWindow[], context: string, options: DecodeOptions): Answer[] {
+  const answers: Answer[] = top.spans.map(({ score, start, end }) => ({ score, start, end, answer: context.slice(start, end) }));
+  if (options.showNullAnswers && windows.length) answers.push({ score: nullScore, start: 0, end: 0, answer: "" });
+  answers.sort((x, y) => (better(x, y) ? -1 : better(y, x) ? 1 : 0));
+  return answers.slice(0, options.topk);
 }

@@ -12,7 +12,7 @@ import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./comm
 import { preprocessedSequences } from "./tokenize-input.ts";
 import { qaWindowPlan } from "./qa-options.ts";
 import { encodeQaWindows, WindowPlan } from "../tokenization/pair-windows.ts";
-import { decodeAnswers, QaWindow, Answer } from "./qa-decoding.ts";
+import { decodeAnswersYielding, QaWindow, Answer } from "./qa-decoding.ts";
 import { padStack, float32, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { tokenVocabulary, contextTokens, TokenVocabulary } from "../tokenization/preprocessed.ts";
@@ -90,13 +90,18 @@ export const questionAnswering = encoderPipeline<QuestionAnsweringOptions, QaPre
 
   outputs: (options) => ["start_logits", "end_logits", ...options.extraOutputs],
 
-  finish({ prepared, items, options }) {
-    const answers = prepared.windowsOf.map((windowIds, i) => {
+  async finish({ prepared, items, options }) {
+    // Items one after another, each yielding between its windows: a long context has hundreds.
+    const answers: Answer[][] = [];
+    for (const [i, windowIds] of prepared.windowsOf.entries()) {
       const windows = windowIds.map((w): QaWindow => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], !prepared.contexts));
-      if (prepared.contexts) return decodeAnswers(windows, prepared.contexts[i], options);
+      if (prepared.contexts) {
+        answers.push(await decodeAnswersYielding(windows, prepared.contexts[i], options));
+        continue;
+      }
       const ids = prepared.sequences[windowIds[0]].ids;
-      return decodeAnswers(windows, "", options).map((a): Answer => ({ ...a, answer: a.end > a.start ? prepared.vocabulary!.decodeSpan(ids.slice(a.start, a.end)) : "" }));
-    });
+      answers.push((await decodeAnswersYielding(windows, "", options)).map((a): Answer => ({ ...a, answer: a.end > a.start ? prepared.vocabulary!.decodeSpan(ids.slice(a.start, a.end)) : "" })));
+    }
     const firstWindows = prepared.windowsOf.map((w) => items[w[0]]);
     const logits = (name: string) => padStack(firstWindows.map((it) => float32([it[name].shape[0]], it[name].data as Float32Array)));
     return {

@@ -78,7 +78,8 @@ export interface TaskPipeline<O = unknown, S = unknown> {
   next(state: S): ForwardStep | undefined;
   /** The outputs of the step `next` asked for: one record per sequence, in order. */
   absorb(state: S, items: Record<string, NdArray>[]): void;
-  finish(state: S, model: LoadedModel): TaskOutput;
+  /** May be async: post-processing of large results yields the event loop between pieces. */
+  finish(state: S, model: LoadedModel): TaskOutput | Promise<TaskOutput>;
   /** Tasks that can be explained (SPEC §7): each item's tokens and its own target, from the finished state. */
   explainTargets?(state: S): ExplainTarget[];
 }

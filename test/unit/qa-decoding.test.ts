@@ -1,7 +1,7 @@
 /** QA span decoding on hand-built logits. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeAnswers, QaWindow } from "../../lib/tasks/qa-decoding.ts";
+import { decodeAnswers, decodeAnswersYielding, QaWindow } from "../../lib/tasks/qa-decoding.ts";
 
 // context "aa bb cc dd ee" → word i at chars [3i, 3i+2]
 const context = "aa bb cc dd ee";
@@ -109,7 +109,7 @@ function bruteForce(windows: QaWindow[], text: string, topk: number, maxAnswerLe
   return all.slice(0, topk).map((x) => ({ ...x, answer: text.slice(x.start, x.end) }));
 }
 
-test("the bounded top-k equals a full sort of every span, with duplicates across overlapping windows and ties", () => {
+test("the bounded top-k equals a full sort of every span, with duplicates across overlapping windows and ties (and so does the yielding variant)", async () => {
   let seed = 7;
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const words = 40;
@@ -129,6 +129,7 @@ test("the bounded top-k equals a full sort of every span, with duplicates across
         const got = decodeAnswers(windows, text, { topk, maxAnswerLen, showNullAnswers });
         const want = bruteForce(windows, text, topk, maxAnswerLen, showNullAnswers);
         assert.deepEqual(got, want, `trial ${trial} topk ${topk}`);
+        assert.deepEqual(await decodeAnswersYielding(windows, text, { topk, maxAnswerLen, showNullAnswers }), want, `yielding: trial ${trial} topk ${topk}`);
       }
     }
   }
