@@ -19,6 +19,9 @@ import type { Encoded, TextTokenizer } from "./tokenizer.ts";
  */
 export const MAX_WINDOWS_PER_REQUEST = 4096;
 
+/** Windows assembled per event-loop turn. */
+const WINDOWS_PER_TURN = 32;
+
 /** Overlap used when the request names none (SPEC §6.4), if the window is at least twice as large. */
 export const DEFAULT_DOC_STRIDE = 128;
 
@@ -83,7 +86,13 @@ export async function encodeQaWindows(tokenizer: TextTokenizer, items: readonly 
       const message = `the contexts need more than ${MAX_WINDOWS_PER_REQUEST} windows in one request (input[${index}] alone needs ${ranges.length} of ${capacity} tokens overlapping by ${stride}): use a smaller doc_stride, or send fewer or shorter contexts per request`;
       throw invalidFields([{ field, message }]);
     }
-    out.push((plan.firstWindowOnly ? ranges.slice(0, 1) : ranges).map(([start, stop]) => assemblePair(template, { encoded: q, start: 0, stop: questionTokens }, { encoded: c, start, stop })));
+    // Assembled a few dozen at a time with a turn of the event loop between: a long context has hundreds.
+    const item: Encoded[] = [];
+    for (const [k, [start, stop]] of (plan.firstWindowOnly ? ranges.slice(0, 1) : ranges).entries()) {
+      if (k > 0 && k % WINDOWS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+      item.push(assemblePair(template, { encoded: q, start: 0, stop: questionTokens }, { encoded: c, start, stop }));
+    }
+    out.push(item);
   }
   return out;
 }
