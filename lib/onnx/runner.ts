@@ -32,9 +32,8 @@ interface Pending {
 
 interface PoolWorker {
   worker: Worker;
-  busy: number;
   pending: Map<number, Pending>;
-  /** The runs sent to this worker and not yet settled. */
+  /** The runs sent to this worker and not yet settled (its load, and what close() waits for). */
   inFlight: Set<Promise<RunResult>>;
 }
 
@@ -94,19 +93,15 @@ export class OnnxRunner implements InferenceBackend {
       if (this.closed) throw new WorkerDiedError("the model's sessions are closed");
       await new Promise<void>((resolve) => this.waitingForWorker.push(resolve));
     }
-    const target = this.pool.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const target = this.pool.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
     const id = this.nextId++;
-    target.busy++;
     const run = new Promise<RunResult>((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
       const req: WorkerRequest = { id, feeds, outputNames };
       target.worker.postMessage(req);
     });
     target.inFlight.add(run);
-    return run.finally(() => {
-      target.busy--;
-      target.inFlight.delete(run);
-    });
+    return run.finally(() => target.inFlight.delete(run));
   }
 
   /**
@@ -129,7 +124,7 @@ export class OnnxRunner implements InferenceBackend {
     const { modelPath, device, disableGpu, intraOpThreads, extraOutputs } = this.options;
     const settings: SessionSettings = { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs };
     const worker = startWorker(new URL("./session-worker.ts", import.meta.url), settings);
-    const entry: PoolWorker = { worker, busy: 0, pending: new Map(), inFlight: new Set() };
+    const entry: PoolWorker = { worker, pending: new Map(), inFlight: new Set() };
     const startedAt = Date.now();
     let ready = false;
     return new Promise<void>((resolve, reject) => {
