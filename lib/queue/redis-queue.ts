@@ -5,8 +5,9 @@
  * the entry's idle time; an entry idle longer than `visibilityMs` (its replica died or hung) is
  * claimed by another replica. A handler that throws leaves its entry pending for such a claim.
  *
- * Crashes (SPEC §12): per entry, Redis counts deliveries started (`attempts`) and deliveries
- * whose handler threw (`failures`); the difference is how many times a process died running it.
+ * Crashes (SPEC §12): per entry, Redis counts deliveries started (field `<id>` of the model's
+ * attempts hash) and deliveries whose handler threw (field `<id>:threw`); the difference is how
+ * many times a process died running it.
  * Such a suspect waits at the process's quarantine gate and runs with nothing else in flight
  * in the process, so a second crash takes no other task with it.
  */
@@ -25,6 +26,9 @@ export interface RedisQueueOptions {
 
 type StreamEntry = [id: string, fields: string[]];
 
+/** The attempts-hash field counting an entry's deliveries whose handler threw. */
+const threwField = (id: string): string => `${id}:threw`;
+
 export class RedisWorkQueue implements WorkQueue {
   private readonly readers = new Set<Redis>();
   /** One gate for every consumer of this process: a crash takes all of them down. */
@@ -40,12 +44,11 @@ export class RedisWorkQueue implements WorkQueue {
 
   streamKey = (model: string): string => `${this.prefix}queue:${model}`;
   private attemptsKey = (model: string): string => `${this.prefix}attempts:${model}`;
-  private failuresKey = (model: string): string => `${this.prefix}failures:${model}`;
 
   /** Deliveries of an entry that started and neither finished nor threw: their process died. */
   private async crashesOf(model: string, id: string): Promise<number> {
-    const [attempts, failures] = await Promise.all([this.redis.hget(this.attemptsKey(model), id), this.redis.hget(this.failuresKey(model), id)]);
-    return Math.max(0, Number(attempts ?? 0) - Number(failures ?? 0));
+    const [started, threw] = await this.redis.hmget(this.attemptsKey(model), id, threwField(id));
+    return Math.max(0, Number(started ?? 0) - Number(threw ?? 0));
   }
 
   async enqueue(entry: QueueEntry): Promise<void> {
@@ -83,10 +86,10 @@ export class RedisWorkQueue implements WorkQueue {
         try {
           await handler({ entry, attempt, crashes });
         } catch (err) {
-          await this.redis.hincrby(this.failuresKey(model), id, 1);
+          await this.redis.hincrby(this.attemptsKey(model), threwField(id), 1);
           throw err;
         }
-        await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id).hdel(this.failuresKey(model), id).exec();
+        await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id, threwField(id)).exec();
       })()
         .catch(() => undefined) // left pending: claimed again after the visibility timeout
         .finally(() => {

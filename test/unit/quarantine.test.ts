@@ -77,7 +77,7 @@ async function strand(queue: RedisWorkQueue, model: string, taskId: string, star
   const read = (await redis.xreadgroup("GROUP", "replicas", "dead", "COUNT", 1, "STREAMS", key, ">")) as [string, [string, string[]][]][];
   const id = read[0][1][0][0];
   if (started) await redis.hset(`${prefix}attempts:${model}`, id, started);
-  if (threw) await redis.hset(`${prefix}failures:${model}`, id, threw);
+  if (threw) await redis.hset(`${prefix}attempts:${model}`, `${id}:threw`, threw);
 }
 
 test("redis queue: a delivery that died with its process comes back as a suspect, running with nothing else in the process", async () => {
