@@ -14,7 +14,7 @@ import { ModelDirectory, DeployedModel } from "../lib/gateway/model-directory.ts
 import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
 import { taskResultResponse } from "../lib/gateway/task-result.ts";
 import { callEachReplica } from "../lib/gateway/replicas.ts";
-import { storeCall, storeDependent } from "../lib/store/store-call.ts";
+import { storeCall } from "../lib/store/store-call.ts";
 import { toErrorBody, notFound, unavailable, invalid } from "../lib/errors.ts";
 import { TaskWaiters, parseWait } from "../lib/gateway/task-waiters.ts";
 import { GatewayMetrics } from "../lib/gateway/metrics.ts";
@@ -189,22 +189,16 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
           return { is_alive: false, replicas: 0 };
         }
       },
-      /** Replicas read their queue depth from the store: with the store down that is a 503, as on every route. */
+      /** Replicas read their queue depth through storeCall: with the store down they answer 503, as every route does. */
       async stats(this: GatewayThis, ctx: HttpContext) {
         const model = await this.requireModel(ctx);
-        const replies = await storeDependent(
-          () => callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}),
-          () => backends.store.isKnownModel(model.meta.id),
-        );
-        return mergeReplicaStats(replies);
+        return mergeReplicaStats(await callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}));
       },
       async update(this: GatewayThis, ctx: HttpContext) {
         const model = await this.requireModel(ctx);
         const update = parseModelUpdate(ctx.params.body, bounds);
-        const replies = await storeDependent(
-          () => ctx.call<Record<string, unknown>[], object>("scheduler.updateModel", { model: model.meta.id, update }),
-          () => backends.store.isKnownModel(model.meta.id),
-        );
+        // The scheduler and the replicas reach the store through storeCall: an outage is already a 503.
+        const replies = await ctx.call<Record<string, unknown>[], object>("scheduler.updateModel", { model: model.meta.id, update });
         this.noteUpdate(model.meta.id, update);
         return mergeReplicaStats(replies);
       },

@@ -22,18 +22,3 @@ export function storeUnavailable(err: unknown): unknown {
   (wrapped as Error & { cause?: unknown }).cause = err;
   return wrapped;
 }
-
-/**
- * Work that reads the store somewhere else (e.g. a replica's queue depth for statistics): when it
- * fails with an unclassified error and the store does not answer `probe` either, the store's
- * outage is the cause, a 503; otherwise the error is a real fault and passes unchanged.
- */
-export async function storeDependent<T>(op: () => Promise<T>, probe: () => Promise<unknown>): Promise<T> {
-  try {
-    return await op();
-  } catch (err) {
-    if (isClassifiedError(err)) throw err;
-    const storeUp = await probe().then(() => true, () => false);
-    throw storeUp ? err : storeUnavailable(err);
-  }
-}

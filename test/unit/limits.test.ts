@@ -10,7 +10,7 @@ import { DEFAULT_LIMITS, parseByteSize, limitWarnings, requestLimitsOf, updateBo
 import { parseModelUpdate, storedModelUpdate } from "../../lib/config/model-settings.ts";
 import { parseModelsFile } from "../../lib/config/models-file.ts";
 import { toErrorBody } from "../../lib/errors.ts";
-import { storeCall, storeDependent, STORE_UNAVAILABLE } from "../../lib/store/store-call.ts";
+import { storeCall, STORE_UNAVAILABLE } from "../../lib/store/store-call.ts";
 import { itemCountProblems, textSizeProblems, preprocessedSizeProblems } from "../../lib/validation/input-shape.ts";
 
 test("limits: defaults, flags and environment variables", () => {
@@ -119,13 +119,11 @@ test("error bodies: body-parser and zlib failures are 4xx with their own types; 
   }
 });
 
-test("store calls: a failing store is a fixed 503 keeping the cause for the log; work that fails with the store up is not", async () => {
+test("store calls: a failing store is a fixed 503 keeping the cause for the log; an error already classified passes unchanged", async () => {
   const redisError = new Error("Stream isn't writeable and enableOfflineQueue options is false");
   const down = await storeCall(() => Promise.reject(redisError)).catch((e) => e);
   assert.deepEqual([down.type, down.code, down.message, down.cause], ["unavailable", 503, STORE_UNAVAILABLE, redisError]);
-  const viaReplica = await storeDependent(() => Promise.reject(redisError), () => Promise.reject(new Error("Connection is closed."))).catch((e) => e);
-  assert.deepEqual([viaReplica.type, viaReplica.message], ["unavailable", STORE_UNAVAILABLE]);
-  const bug = new TypeError("x is undefined");
-  assert.equal(await storeDependent(() => Promise.reject(bug), () => Promise.resolve(true)).catch((e) => e), bug, "store up: a real fault stays a 500");
-  assert.equal(await storeDependent(() => Promise.resolve(7), () => Promise.reject(new Error("unused"))), 7);
+  const ours = await storeCall(() => Promise.reject(down)).catch((e) => e);
+  assert.equal(ours, down, "an error already classified passes unchanged");
+  assert.equal(await storeCall(() => Promise.resolve(7)), 7);
 });
