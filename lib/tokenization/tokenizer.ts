@@ -114,8 +114,7 @@ export class TextTokenizer {
   private async learnSpecialTokens(): Promise<void> {
     const tok = this.variant(UNTRUNCATED);
     const encode = async (a: string, b: string | null, addSpecialTokens: boolean) => toEncoded(await tok.encode(a, b, { addSpecialTokens }), a, b);
-    const [a, b] = await firstProbe(async ([x, y]) => (await encode(x, null, false)).ids.length > 0 && (await encode(y, null, false)).ids.length > 0);
-    const [firstAlone, secondAlone] = [await encode(a, null, false), await encode(b, null, false)];
+    const [a, b, firstAlone, secondAlone] = await firstProbe(async ([x, y]) => [await encode(x, null, false), await encode(y, null, false)]);
     const single = (await encode(a, null, true)).ids.length - firstAlone.ids.length;
     const pairEncoding = await encode(a, b, true);
     const pair = pairEncoding.ids.length - (await encode(a, b, false)).ids.length;
@@ -130,8 +129,12 @@ export class TextTokenizer {
   }
 }
 
-async function firstProbe(usable: (probe: [string, string]) => Promise<boolean>): Promise<[string, string]> {
-  for (const probe of PROBES) if (await usable(probe)) return probe;
+/** The first probe pair whose texts both have tokens on their own, with those encodings. */
+async function firstProbe(alone: (probe: [string, string]) => Promise<[Encoded, Encoded]>): Promise<[string, string, Encoded, Encoded]> {
+  for (const probe of PROBES) {
+    const [x, y] = await alone(probe);
+    if (x.ids.length > 0 && y.ids.length > 0) return [...probe, x, y];
+  }
   throw new Error("the tokenizer gives no tokens for any probe text, so its special tokens cannot be counted");
 }
 
