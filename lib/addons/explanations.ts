@@ -29,7 +29,7 @@ export const explanations: RequestAddOn<ExplainOptions> = {
   /** Every item against its own target. */
   async run(options, { pipeline, state, model }) {
     if (!pipeline.explainTargets) throw new Error(`${pipeline.name} has no explanation targets (parse refuses this)`);
-    return { attributions: await explainTargets(pipeline.explainTargets(state), options, await model.gradientBackend()) };
+    return { fields: { attributions: await explainTargets(pipeline.explainTargets(state), options, await model.gradientBackend()) } };
   },
 };
 Object.freeze(explanations);

@@ -1,7 +1,7 @@
 /**
  * The frozen registry of request add-ons, in the order their problems are reported and their
- * fields are filled. Attacks (`attack_kwargs`, SPEC §8) and adapters (`adapter_name`, SPEC §9)
- * are the next entries: a file implementing RequestAddOn and a line here (and their refusal in
+ * fields are filled: explanations (SPEC §7), attacks (SPEC §8). Adapters (`adapter_name`, SPEC §9)
+ * are the next entry: a file implementing RequestAddOn and a line here (and their refusal in
  * lib/validation/validate-request.ts `notYetAvailable` removed).
  */
 import type { RequestAddOn } from "./types.ts";
@@ -10,8 +10,9 @@ import type { TaskPipeline } from "../tasks/types.ts";
 import type { ModelFacts } from "../inference/facts.ts";
 import type { FieldProblem } from "../errors.ts";
 import { explanations } from "./explanations.ts";
+import { attacks } from "./attacks.ts";
 
-export const ADD_ONS: readonly RequestAddOn[] = Object.freeze([explanations]);
+export const ADD_ONS: readonly RequestAddOn[] = Object.freeze([explanations, attacks]);
 
 export const addOnNamed = (name: string): RequestAddOn | undefined => ADD_ONS.find((a) => a.name === name);
 

@@ -8,13 +8,30 @@ import type { TaskRequest } from "../request/request.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { LoadedModel } from "../inference/model.ts";
 import type { ModelFacts } from "../inference/facts.ts";
-import type { AddOnFields, Parsed, TaskPipeline } from "../tasks/types.ts";
+import type { AddOnFields, Parsed, TaskOutput, TaskPipeline } from "../tasks/types.ts";
+import type { Encoded, TextItem } from "../tokenization/encoded.ts";
 
-/** What an add-on's run sees: the task's pipeline and its finished state, and the model. */
+/** The request's task on other items, with the request's options (add-ons that predict again: attacks). */
+export interface TaskRunner {
+  /** The sequences the task would run for these items (windows included), without running the model. */
+  tokenize(input: TextItem[]): Promise<Encoded[]>;
+  /** The task on these items, as background work in the model's batcher: its finished state and output. */
+  predict(input: TextItem[]): Promise<{ state: unknown; output: TaskOutput }>;
+}
+
+/** What an add-on's run sees: the request, the task's pipeline and its finished state, the model, and the task to run again. */
 export interface AddOnRun {
+  request: TaskRequest;
   pipeline: TaskPipeline;
   state: unknown;
   model: LoadedModel;
+  task: TaskRunner;
+}
+
+/** The result fields an add-on fills and, for one that predicts on other items (attacks), the output that replaces the task's. */
+export interface AddOnOutcome {
+  fields: Partial<AddOnFields>;
+  output?: TaskOutput;
 }
 
 export interface RequestAddOn<O = unknown> {
@@ -30,8 +47,8 @@ export interface RequestAddOn<O = unknown> {
    * says why it cannot. Its outcome is announced in the model's metadata.
    */
   prepare(model: LoadedModel): Promise<void>;
-  /** The result fields the add-on fills. */
-  run(options: O, run: AddOnRun): Promise<Partial<AddOnFields>>;
+  /** The result fields the add-on fills (and the output replacing the task's, if any). */
+  run(options: O, run: AddOnRun): Promise<AddOnOutcome>;
 }
 
 export type { FieldProblem };

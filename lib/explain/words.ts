@@ -51,21 +51,35 @@ export function itemWordText(input: unknown, index: number, encoded: Encoded, qu
   return sliceWordText(encoded, typeof item === "string" ? [item] : item, questionSegment);
 }
 
-export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText: WordText): SegmentWords {
-  const pair = encoded.sequenceIds.some((s) => s === 1);
-  const words = new Map<string, { segment: number; pieces: number[]; score: number }>();
+/** A word of a sequence: its segment and the token indices of its pieces. */
+export interface WordPieces {
+  segment: number;
+  pieces: number[];
+}
+
+/** The sequence's words in order: tokens grouped by (segment, word id), special and padding tokens dropped. */
+export function wordPieces(encoded: Encoded): WordPieces[] {
+  const words = new Map<string, WordPieces>();
   for (let t = 0; t < encoded.ids.length; t++) {
     const word = encoded.wordIds[t];
     const segment = encoded.sequenceIds[t];
     if (word === null || segment === null || encoded.specialTokensMask[t] === 1 || encoded.attentionMask[t] === 0) continue;
     const key = `${segment}:${word}`;
-    const entry = words.get(key) ?? { segment, pieces: [], score: 0 };
+    const entry = words.get(key) ?? { segment, pieces: [] };
     entry.pieces.push(t);
-    entry.score += Math.abs(scores[t]);
     words.set(key, entry);
   }
-  // A whitespace-only piece (byte-level BPE gives one to a run of spaces) is no word.
-  const scored = [...words.values()].map((w) => ({ ...w, text: wordText(w.segment, w.pieces) })).filter((w) => w.text.trim() !== "");
+  return [...words.values()];
+}
+
+/** A whitespace-only piece (byte-level BPE gives one to a run of spaces) is no word. */
+export const isWordText = (text: string): boolean => text.trim() !== "";
+
+export function wordScores(scores: ArrayLike<number>, encoded: Encoded, wordText: WordText): SegmentWords {
+  const pair = encoded.sequenceIds.some((s) => s === 1);
+  const scored = wordPieces(encoded)
+    .map((w) => ({ ...w, score: w.pieces.reduce((sum, t) => sum + Math.abs(scores[t]), 0), text: wordText(w.segment, w.pieces) }))
+    .filter((w) => isWordText(w.text));
   const total = scored.reduce((sum, w) => sum + w.score, 0);
   const result: SegmentWords = { question: [], context: [] };
   const questionSegment = wordText.questionSegment ?? 0;

@@ -30,8 +30,15 @@ export interface GradientResult {
 
 export interface GradientBackend {
   readonly hidden: number;
+  /** Rows of the word-embedding table. */
+  readonly vocabularySize: number;
   /** Word-embedding rows of `ids` (tokens × hidden). */
   embeddingRows(ids: readonly number[]): Float32Array;
+  /**
+   * For each gradient vector (length hidden), `E[k] · g` for every vocabulary entry k (HotFlip's
+   * first-order estimate, SPEC §8): one product of the table with the vectors, off the main thread.
+   */
+  vocabularyScores(gradients: readonly Float32Array[]): Promise<Float64Array[]>;
   /** One result per row, in order; rows of any lengths may be batched together. */
   run(rows: readonly GradientRow[]): Promise<GradientResult[]>;
 }

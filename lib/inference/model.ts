@@ -28,8 +28,11 @@ export interface LoadedModel {
   readonly settings: { readonly return_plaintext_arrays: boolean };
   /** What the gateway knows of the model from its metadata, here from the model itself: requests are parsed against it. */
   readonly facts: ModelFacts;
-  /** Sequences batched with whatever else the model is running; all outputs when `outputNames` is absent. */
-  forward(sequences: readonly Encoded[], outputNames?: string[]): Promise<ForwardResult>;
+  /**
+   * Sequences batched with whatever else the model is running; all outputs when `outputNames` is
+   * absent. `background` work (an attack's re-predictions) yields to interactive work.
+   */
+  forward(sequences: readonly Encoded[], outputNames?: string[], priority?: "interactive" | "background"): Promise<ForwardResult>;
   /** The model's gradient backend for explanations; a 422 naming the reason when the model has none. */
   gradientBackend(): Promise<GradientBackend>;
 }

@@ -8,6 +8,7 @@ import { buildGradientModelOffThread } from "../onnx/gradients/build-off-thread.
 import { embeddingRows, cotangentInputName, attentionOutput, attentionGradOutput, GRAD_INPUTS_EMBEDS, INPUTS_EMBEDS, type EmbeddingTable } from "../onnx/gradients/gradient-model.ts";
 import { readEntryTable, type Metadata } from "../onnx/gradients/cache.ts";
 import { buildFeeds } from "../batching/pad.ts";
+import { sharedTable, VocabularyProduct } from "../onnx/gradients/vocabulary-product.ts";
 import { NdArray, ndarray, row, cropAxes } from "../tensor.ts";
 import type { GradientRow, GradientResult } from "../inference/gradients.ts";
 
@@ -18,21 +19,39 @@ const BUILD_OPTIONS = { attentions: "last" as const };
 export const GRADIENT_OUTPUTS = Object.freeze({ grad: "grad", attention: "attention", gradAttention: "grad_attention" });
 
 export class GradientSession {
+  private product?: Promise<VocabularyProduct>;
+
   private constructor(
     private readonly runner: OnnxRunner,
     private readonly table: EmbeddingTable,
     private readonly meta: Metadata,
     private readonly padId: number,
+    private readonly productOptions: { cacheDir: string; runner: Omit<RunnerOptions, "modelPath" | "workers"> },
   ) {}
 
   static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, padId: number): Promise<GradientSession> {
     const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, BUILD_OPTIONS);
-    const table = await readEntryTable(files.table, meta);
-    return new GradientSession(await OnnxRunner.open({ ...runner, modelPath: files.model, extraOutputs: false }), table, meta, padId);
+    // Shared memory, so the vocabulary product's worker reads the same table without a copy.
+    const table = sharedTable(await readEntryTable(files.table, meta));
+    const opened = await OnnxRunner.open({ ...runner, modelPath: files.model, extraOutputs: false });
+    return new GradientSession(opened, table, meta, padId, { cacheDir, runner: { device: runner.device, disableGpu: runner.disableGpu, intraOpThreads: runner.intraOpThreads } });
   }
 
   get hidden(): number {
     return this.table.hidden;
+  }
+
+  get vocabularySize(): number {
+    return this.table.rows;
+  }
+
+  /** `E[k] · g` over the vocabulary for each gradient vector (HotFlip), by its own worker started on first use. */
+  async vocabularyScores(gradients: readonly Float32Array[]): Promise<Float64Array[]> {
+    this.product ??= VocabularyProduct.open(this.table, this.productOptions.cacheDir, this.productOptions.runner).catch((err: Error) => {
+      this.product = undefined;
+      throw err;
+    });
+    return (await this.product).scores(gradients);
   }
 
   embeddingRows(ids: readonly number[]): Float32Array {
@@ -60,8 +79,10 @@ export class GradientSession {
     return { outputs: perRow, runMs };
   }
 
-  close(): Promise<void> {
-    return this.runner.close();
+  async close(): Promise<void> {
+    const product = this.product;
+    this.product = undefined;
+    await Promise.all([this.runner.close(), product?.then((p) => p.close(), () => undefined)]);
   }
 
   private paddedEmbeds(rows: readonly GradientRow[], longest: number): NdArray {

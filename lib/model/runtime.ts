@@ -125,7 +125,9 @@ export class ModelRuntime implements LoadedModel {
     const session = await this.gradientSession();
     return {
       hidden: session.hidden,
+      vocabularySize: session.vocabularySize,
       embeddingRows: (ids) => session.embeddingRows(ids),
+      vocabularyScores: (gradients) => session.vocabularyScores(gradients),
       run: async (rows) => {
         // Rows wanting different outputs never share a batch: one submission per kind, results back in row order.
         const results: GradientResult[] = new Array(rows.length);

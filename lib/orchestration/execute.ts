@@ -8,8 +8,10 @@ import type { TaskRequest } from "../request/request.ts";
 import type { TaskName } from "../request/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
 import { invalid, invalidFields } from "../errors.ts";
-import type { AddOnFields, OutputOptions, TaskPipeline } from "../tasks/types.ts";
+import type { AddOnFields, OutputOptions, TaskOutput, TaskPipeline } from "../tasks/types.ts";
 import { parseAddOns, WantedAddOn } from "../addons/registry.ts";
+import type { TaskRunner } from "../addons/types.ts";
+import type { TextItem } from "../tokenization/encoded.ts";
 import { resultEnvelope, TaskResult } from "./result-envelope.ts";
 
 export interface StageTimings {
@@ -53,9 +55,9 @@ export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, 
   const t2 = performance.now();
   const taskOutput = await pipeline.finish(state, model);
   const t3 = performance.now();
-  const filled = await runAddOns(addOns, pipeline, state, model);
+  const filled = await runAddOns(addOns, { request, pipeline, state, model, task: taskRunner(pipeline, request, options, model) });
   const t4 = performance.now();
-  const result = resultEnvelope(pipeline, taskOutput, filled, output);
+  const result = resultEnvelope(pipeline, filled.output ?? taskOutput, filled.fields, output);
   const t5 = performance.now();
   return { result, timings: { tokenize_ms: t1 - t0, batch_wait_ms: batchWaitMs, inference_ms: t2 - t1, postprocess_ms: t3 - t2 + (t5 - t4), explain_ms: t4 - t3 } };
 }
@@ -70,20 +72,41 @@ function parseAll(pipeline: TaskPipeline, request: TaskRequest, model: LoadedMod
 }
 
 /** prepare → step → … → finish: each step's sequences go through the model's batcher with everyone else's. */
-export async function runSteps(pipeline: TaskPipeline, state: unknown, model: LoadedModel): Promise<{ steps: number; batchWaitMs: number }> {
+export async function runSteps(pipeline: TaskPipeline, state: unknown, model: LoadedModel, priority: "interactive" | "background" = "interactive"): Promise<{ steps: number; batchWaitMs: number }> {
   let steps = 0;
   let batchWaitMs = 0;
   for (let step = pipeline.next(state); step; step = pipeline.next(state)) {
     if (++steps > MAX_STEPS) throw new Error(`${pipeline.name} asked for more than ${MAX_STEPS} forward steps`);
-    const forward = await model.forward([...step.sequences], step.outputs);
+    const forward = await model.forward([...step.sequences], step.outputs, priority);
     batchWaitMs += forward.batchWaitMs;
     pipeline.absorb(state, forward.items);
   }
   return { steps, batchWaitMs };
 }
 
-async function runAddOns(addOns: readonly WantedAddOn[], pipeline: TaskPipeline, state: unknown, model: LoadedModel): Promise<Partial<AddOnFields>> {
-  const filled: Partial<AddOnFields> = {};
-  for (const { addOn, options } of addOns) Object.assign(filled, await addOn.run(options, { pipeline, state, model }));
-  return filled;
+/** Add-ons in registry order; the last one that replaces the task's output (an attack's variants) wins. */
+async function runAddOns(addOns: readonly WantedAddOn[], run: Parameters<WantedAddOn["addOn"]["run"]>[1]): Promise<{ fields: Partial<AddOnFields>; output?: TaskOutput }> {
+  const fields: Partial<AddOnFields> = {};
+  let output: TaskOutput | undefined;
+  for (const { addOn, options } of addOns) {
+    const outcome = await addOn.run(options, run);
+    Object.assign(fields, outcome.fields);
+    output = outcome.output ?? output;
+  }
+  return { fields, output };
+}
+
+/** The request's task on other items with the request's parsed options; its forward passes are background work. */
+function taskRunner(pipeline: TaskPipeline, request: TaskRequest, options: unknown, model: LoadedModel): TaskRunner {
+  const start = (input: TextItem[]) => pipeline.start({ ...request, input, is_preprocessed: false }, options, model);
+  return {
+    async tokenize(input) {
+      return [...(pipeline.next(await start(input))?.sequences ?? [])];
+    },
+    async predict(input) {
+      const state = await start(input);
+      await runSteps(pipeline, state, model, "background");
+      return { state, output: await pipeline.finish(state, model) };
+    },
+  };
 }

@@ -8,7 +8,7 @@ import type { NdArray } from "../tensor.ts";
 import type { TaskRequest } from "../request/request.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
 import type { ItemKind } from "./input-kinds.ts";
-import type { AddOnFields, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
+import type { AddOnFields, AttackSubject, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
 import type { TaskName } from "../request/task-names.ts";
 import type { FieldProblem } from "../errors.ts";
 
@@ -25,6 +25,7 @@ export interface EncoderTask<O, P extends Prepared> {
   /** May be async: post-processing of large results yields the event loop between pieces. */
   finish(run: EncoderRun<O, P>, model: LoadedModel): TaskOutput | Promise<TaskOutput>;
   explainTargets?(run: EncoderRun<O, P>): ExplainTarget[];
+  attackSubjects?(run: EncoderRun<O, P>): AttackSubject[];
 }
 
 /** The state of an encoder task: its request and options, the prepared sequences and, after the step, their outputs. */
@@ -38,6 +39,7 @@ export interface EncoderRun<O, P extends Prepared> {
 
 export function encoderPipeline<O, P extends Prepared>(task: EncoderTask<O, P>): TaskPipeline<O, EncoderRun<O, P>> {
   const explain = task.explainTargets;
+  const attack = task.attackSubjects;
   return Object.freeze({
     name: task.name,
     accepts: task.accepts,
@@ -55,5 +57,6 @@ export function encoderPipeline<O, P extends Prepared>(task: EncoderTask<O, P>):
     },
     finish: (run: EncoderRun<O, P>, model: LoadedModel) => task.finish(run, model),
     ...(explain ? { explainTargets: (run: EncoderRun<O, P>) => explain(run) } : {}),
+    ...(attack ? { attackSubjects: (run: EncoderRun<O, P>) => attack(run) } : {}),
   });
 }

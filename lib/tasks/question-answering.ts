@@ -5,9 +5,9 @@
  * `answer` is those tokens decoded by the model's tokenizer (see contextTokens for how the
  * context segment is found).
  */
-import type { Prepared } from "./types.ts";
+import type { AttackSubject, Prepared } from "./types.ts";
 import { parsed } from "./types.ts";
-import { encoderPipeline } from "./encoder-pipeline.ts";
+import { encoderPipeline, type EncoderRun } from "./encoder-pipeline.ts";
 import { checkModelKwargs, checkTaskKwargs, requestedExtraOutputs } from "./common-checks.ts";
 import { preprocessedSequences } from "./tokenize-input.ts";
 import { qaWindowPlan } from "./qa-options.ts";
@@ -111,16 +111,33 @@ export const questionAnswering = encoderPipeline<QuestionAnsweringOptions, QaPre
   },
 
   /** Each item: the window holding its best non-null span, with start+end logits of that span as the target. */
-  explainTargets({ prepared, items, request, options }): ExplainTarget[] {
-    return prepared.windowsOf.map((windowIds, i) => {
-      const windows = windowIds.map((w) => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], false));
-      const target = bestSpanTarget(windows, options.maxAnswerLen);
-      const sequence = prepared.sequences[windowIds[target.window]];
-      // Window sequences keep offsets into the original question and context (a cut question is a prefix).
-      return { sequence, cotangents: target.cotangents, attentionRows: "all", wordText: itemWordText(request.input, i, sequence) };
-    });
-  },
+  explainTargets: (run): ExplainTarget[] => bestSpans(run).map((s) => s.explain),
+
+  /** Each item's best non-null span (its prediction) in the window holding it; questions come first. */
+  attackSubjects: (run): AttackSubject[] =>
+    bestSpans(run).map(({ explain, target, outputs, windows }, i) => ({
+      texts: (run.request.input as [string, string][])[i],
+      questionSegment: 0,
+      contextSegment: 1,
+      windows,
+      explain,
+      prediction: [explain.sequence.offsets[target.a][0], explain.sequence.offsets[target.b][1]],
+      logits: { start_logits: outputs.start_logits.data as Float32Array, end_logits: outputs.end_logits.data as Float32Array },
+      predicted: { start_logits: target.a, end_logits: target.b },
+    })),
 });
+
+/** Per item: its best non-null span, the window holding it, that window's outputs, and the explanation target. */
+function bestSpans({ prepared, items, request, options }: EncoderRun<QuestionAnsweringOptions, QaPrepared>) {
+  return prepared.windowsOf.map((windowIds, i) => {
+    const windows = windowIds.map((w) => windowOf(prepared.sequences[w], prepared.isContext[w], items[w], false));
+    const target = bestSpanTarget(windows, options.maxAnswerLen);
+    const sequence = prepared.sequences[windowIds[target.window]];
+    // Window sequences keep offsets into the original question and context (a cut question is a prefix).
+    const explain: ExplainTarget = { sequence, cotangents: target.cotangents, attentionRows: "all", wordText: itemWordText(request.input, i, sequence) };
+    return { explain, target, outputs: items[windowIds[target.window]], windows: windowIds.length };
+  });
+}
 
 /**
  * Text items: each question cut to its token limit, each context windowed with overlap

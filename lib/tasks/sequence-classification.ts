@@ -1,5 +1,5 @@
 /** SPEC §6.1: singles or pairs → softmax (or sigmoid, or raw regression) logits and argmax labels. */
-import type { Prepared } from "./types.ts";
+import type { AttackSubject, Prepared } from "./types.ts";
 import { parsed } from "./types.ts";
 import { encoderPipeline, EncoderRun } from "./encoder-pipeline.ts";
 import { tokenizeRequest, tokenizeOptions } from "./tokenize-input.ts";
@@ -56,7 +56,28 @@ export const sequenceClassification = encoderPipeline<SequenceClassificationOpti
   },
 
   explainTargets,
+  attackSubjects,
 });
+
+/** Each item with its predicted label; a pair's second text is the question (SPEC §8). */
+function attackSubjects(run: Run): AttackSubject[] {
+  const targets = explainTargets(run);
+  return run.items.map((outputs, i) => {
+    const item = (run.request.input as (string | [string, string])[])[i];
+    const logits = outputs.logits.data as Float32Array;
+    const label = argmax(Array.from(logits));
+    return {
+      texts: typeof item === "string" ? [item] : item,
+      ...(typeof item === "string" ? {} : { questionSegment: PAIR_QUESTION_SEGMENT }),
+      contextSegment: 0,
+      windows: 1,
+      explain: targets[i],
+      prediction: label,
+      logits: { logits },
+      predicted: { logits: label },
+    };
+  });
+}
 
 /**
  * Each item is explained against its own predicted label: the argmax of its logits (softmax and

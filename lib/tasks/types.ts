@@ -82,4 +82,29 @@ export interface TaskPipeline<O = unknown, S = unknown> {
   finish(state: S, model: LoadedModel): TaskOutput | Promise<TaskOutput>;
   /** Tasks that can be explained (SPEC §7): each item's tokens and its own target, from the finished state. */
   explainTargets?(state: S): ExplainTarget[];
+  /** Tasks that can be attacked (SPEC §8): what an attack needs to know of each item's prediction, from the finished state. */
+  attackSubjects?(state: S): AttackSubject[];
+}
+
+/**
+ * An item as an attack sees it after a prediction (docs/attacks.md): its texts, which segment is
+ * the question, the window it was predicted on, its prediction and the logits behind it.
+ */
+export interface AttackSubject {
+  /** The item's texts as sent: one text, or a pair in the task's order. */
+  texts: readonly string[];
+  /** The segment holding the question; absent for a single text (all context). */
+  questionSegment?: 0 | 1;
+  /** The segment holding the context. */
+  contextSegment: 0 | 1;
+  /** How many model windows the item needed (attacks work on one). */
+  windows: number;
+  /** The window holding the prediction, with its explanation target (saliency). */
+  explain: ExplainTarget;
+  /** What "the prediction changed" compares: the label, or the best span's character range in the context. */
+  prediction: number | [number, number];
+  /** The task's logits of that window, per output (`logits`, or `start_logits` and `end_logits`). */
+  logits: Record<string, Float32Array>;
+  /** The predicted index in each of those outputs (the label, or the span's first and last token). */
+  predicted: Record<string, number>;
 }

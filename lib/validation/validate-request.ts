@@ -66,7 +66,6 @@ function inputProblems(request: TaskRequest, pipeline: TaskPipeline, model: Mode
 /** Features that are not add-ons yet (lib/addons) are refused clearly rather than ignored. */
 function notYetAvailable(request: TaskRequest, model: ModelMeta): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  if (Object.keys(request.attack_kwargs).length) problems.push({ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" });
   const adapters = Array.isArray(request.adapter_name) ? request.adapter_name : request.adapter_name ? [request.adapter_name] : [];
   if (adapters.length && model.adapters.length === 0) problems.push({ field: "adapter_name", message: "this model has no adapters" });
   return problems;

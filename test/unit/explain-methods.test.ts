@@ -20,7 +20,9 @@ function analyticBackend() {
   const calls: GradientRow[][] = [];
   const backend: GradientBackend = {
     hidden: H,
+    vocabularySize: 5,
     embeddingRows: (ids) => Float32Array.from(ids.flatMap((id) => TABLE[id])),
+    vocabularyScores: () => Promise.reject(new Error("explanations never ask for vocabulary scores")),
     async run(rows) {
       calls.push([...rows]);
       return rows.map((row) => {

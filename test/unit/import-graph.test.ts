@@ -27,7 +27,7 @@ const layerOf = (file: string): string => ROOT_FILES[file] ?? folderOf(file);
 /** Vocabulary and utilities with no knowledge of models, tasks or services: importable from anywhere. */
 const BASE = ["lib/base", "lib/math", "lib/encoding", "lib/config", "lib/request", "lib/tokenization"];
 const MODEL_SIDE = [...BASE, "lib/inference"];
-const TASK_SIDE = [...MODEL_SIDE, "lib/explain", "lib/tasks", "lib/addons"];
+const TASK_SIDE = [...MODEL_SIDE, "lib/explain", "lib/tasks", "lib/attacks", "lib/addons"];
 const ORCHESTRATION = [...TASK_SIDE, "lib/model", "lib/store", "lib/queue", "lib/orchestration", "lib/validation"];
 
 /** Folder → the folders it may import (besides itself). Anything not listed is an import that points up. */
@@ -48,17 +48,23 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // Tasks and request add-ons know only the interface, never lib/model, lib/onnx or the orchestration.
   "lib/explain": MODEL_SIDE,
   "lib/tasks": [...MODEL_SIDE, "lib/explain"],
-  "lib/addons": [...MODEL_SIDE, "lib/explain", "lib/tasks"],
+  // Generation's decoding (logits processors, sampling, beam search): pure, knows no model.
+  "lib/generation": BASE,
+  // Attack algorithms (docs/attacks.md) work on what tasks say of their predictions.
+  "lib/attacks": [...MODEL_SIDE, "lib/explain", "lib/tasks"],
+  "lib/addons": [...MODEL_SIDE, "lib/explain", "lib/tasks", "lib/attacks"],
   "lib/store": BASE,
+  // Authentication, roles, rate limits, CORS: knows settings and errors, nothing of models or tasks.
+  "lib/auth": BASE,
   "lib/queue": BASE,
   "lib/orchestration": ORCHESTRATION,
   "lib/validation": [...TASK_SIDE, "lib/model"],
-  "lib/gateway": [...ORCHESTRATION],
+  "lib/gateway": [...ORCHESTRATION, "lib/auth"],
   "lib/backends": [...BASE, "lib/store", "lib/queue"],
-  services: [...ORCHESTRATION, "lib/gateway", "lib/backends"],
+  services: [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/auth"],
   "moleculer.config": BASE,
   // The composition root: builds the broker and its services.
-  "lib/root": [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/onnx", "lib/fixtures", "services", "moleculer.config"],
+  "lib/root": [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/onnx", "lib/fixtures", "services", "moleculer.config", "lib/auth"],
 };
 
 const graph = importGraph(root);
