@@ -137,7 +137,11 @@ test("422s name the field: shape, types, options, task support, limits", async (
   await expect422(seq, { input: ["x"], preprocessing_kwargs: { max_length: -3 } }, "preprocessing_kwargs.max_length", /positive/);
   await expect422(seq, { input: ["x"], preprocessing_kwargs: { truncation: "only_second" } }, "preprocessing_kwargs.truncation", /only_second needs pairs/);
   await expect422(seq, { input: ["x"], model_kwargs: { output_attention: true } }, "model_kwargs.output_attention", /unknown option/);
-  await expect422(seq, { input: ["x"], attack_kwargs: { method: "hotflip" } }, "attack_kwargs", /not available/);
+  await expect422(seq, { input: ["x", "y"], attack_kwargs: { method: "hotflip" } }, "input", /an attack takes exactly one item .*this request has 2/);
+  await expect422(seq, { input: ["x"], attack_kwargs: { method: "hotflop" } }, "attack_kwargs.method", /must be one of hotflip, input_reduction, sub_span, topk_tokens/);
+  await expect422(seq, { input: ["x"], attack_kwargs: { method: "hotflip", max_flip: 3 } }, "attack_kwargs.max_flip", /unknown option; known: method, saliency_method, max_flips/);
+  await expect422(seq, { input: ["x"], attack_kwargs: { method: "hotflip" }, explain_kwargs: { method: "attention" } }, "explain_kwargs", /cannot be combined with attack_kwargs/);
+  await expect422("/bert-tiny-base/embedding", { input: ["x"], attack_kwargs: { method: "hotflip" } }, "attack_kwargs", /cannot be attacked; attacks exist for sequence-classification and question-answering/);
   await expect422(seq, { input: ["x"], adapter_name: "sentiment" }, "adapter_name", /no adapters/);
   await expect422("/demo/bert-tiny-sst/embedding", { input: ["x"] }, "task", /does not support embedding; it supports sequence-classification/);
   for (const task of ["token-classification", "question-answering", "generation"]) {

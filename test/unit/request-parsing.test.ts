@@ -79,7 +79,15 @@ const ROWS: Row[] = [
   // Request add-ons and features that are not add-ons yet
   { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { method: "simple_grads" } }, options: { isRegression: false, extraOutputs: [], tokenize: TOKENIZE }, addOns: { explanations: { method: "simple_grads", topK: 10, mode: "all", steps: 10, samples: 10, noise: 0.01, seed: undefined } } },
   { task: "sequence-classification", body: { input: ["a"], explain_kwargs: { top_k: 3 } }, problems: [{ field: "explain_kwargs.method", message: "is required; one of simple_grads, integrated_grads, smooth_grads, attention, scaled_attention" }] },
-  { task: "sequence-classification", body: { input: ["a"], attack_kwargs: { method: "hotflip" } }, problems: [{ field: "attack_kwargs", message: "adversarial attacks are not available on this server yet" }] },
+  { task: "sequence-classification", body: { input: ["a"], attack_kwargs: { method: "hotflip" } }, options: { isRegression: false, extraOutputs: [], tokenize: TOKENIZE }, addOns: { attacks: { method: "hotflip", saliencyMethod: "simple_grads", maxFlips: 10, includeAnswer: false, maxReductions: 10, maxTokens: 10 } } },
+  { task: "sequence-classification", body: { input: [["c", "q"]], attack_kwargs: { method: "input_reduction", saliency_method: "attention", max_reductions: 3 } }, options: { isRegression: false, extraOutputs: [], tokenize: TOKENIZE }, addOns: { attacks: { method: "input_reduction", saliencyMethod: "attention", maxFlips: 10, includeAnswer: false, maxReductions: 3, maxTokens: 10 } } },
+  { task: "sequence-classification", body: { input: ["a"], attack_kwargs: { max_flips: 0, include_answer: "yes", saliency_method: "lime" } }, problems: [
+    { field: "attack_kwargs.method", message: "is required; one of hotflip, input_reduction, sub_span, topk_tokens" },
+    { field: "attack_kwargs.max_flips", message: "must be an integer from 1 to 100" },
+    { field: "attack_kwargs.include_answer", message: "must be true or false" },
+    { field: "attack_kwargs.saliency_method", message: "must be one of simple_grads, integrated_grads, smooth_grads, attention, scaled_attention" },
+  ] },
+  { task: "sequence-classification", body: { input: { input_ids: [[1, 2, 3]], attention_mask: [[1, 1, 1]] }, is_preprocessed: true, attack_kwargs: { method: "sub_span" } }, problems: [{ field: "attack_kwargs", message: "attacks edit the words of the text; send text, not is_preprocessed input" }] },
   { task: "sequence-classification", body: { input: ["a"], adapter_name: "x" }, problems: [{ field: "adapter_name", message: "this model has no adapters" }] },
   // Before any task option: the task itself and the body's shape
   { task: "generation", body: { input: ["a"] }, problems: [{ field: "task", message: "this model does not support generation; it supports sequence-classification, token-classification, embedding, question-answering" }] },
