@@ -1,7 +1,7 @@
 /** The bundled demo models: generated fixtures, built on first start when missing. */
 import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { DEMO_FIXTURES, writeFixtures } from "./fixtures/index.ts";
+import { DEMO_FIXTURES, GENERATIVE_FIXTURES, writeFixtures, writeGenerativeFixtures } from "./fixtures/index.ts";
 import { withModelDefaults, ModelSettings } from "./config/model-settings.ts";
 
 const exists = (p: string) => access(p).then(() => true, () => false);
@@ -14,5 +14,6 @@ export async function demoModels(dir: string, log: (msg: string) => void): Promi
     log(`building ${missing.length} demo model(s) in ${root} (first start only)`);
     await writeFixtures(root, missing, log);
   }
-  return DEMO_FIXTURES.map((spec) => withModelDefaults({ id: spec.name, path: join(root, spec.name) }));
+  await writeGenerativeFixtures(root, log);
+  return [...DEMO_FIXTURES, ...GENERATIVE_FIXTURES].map((spec) => withModelDefaults({ id: spec.name, path: join(root, spec.name) }));
 }

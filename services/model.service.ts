@@ -13,6 +13,7 @@ import { handleDelivery } from "../lib/orchestration/deliveries.ts";
 import { modelStatistics, batchingInfo } from "../lib/model/statistics.ts";
 import { validateRequest, parseRequest } from "../lib/validation/validate-request.ts";
 import { executeTask } from "../lib/orchestration/execute.ts";
+import { taskEventStream, type TaskEventStream } from "../lib/orchestration/event-stream.ts";
 import { TASK_NAMES, type TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
@@ -63,11 +64,42 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
     },
   });
 
+  /** Streams in flight on this replica by the id their caller gave, so a `generation.cancel` event can end one. */
+  const streams = new Map<string, TaskEventStream>();
+  const streamAction = (task: TaskName) => ({
+    params: { input: "any", stream_id: { type: "string", optional: true, max: 200 } },
+    handler(ctx: Context<Record<string, unknown>>) {
+      const { plaintext_arrays, stream_id, ...body } = ctx.params;
+      const parsed = parseRequest(body, task, metaOf(id, runtime), limits);
+      const running = taskEventStream(async (hooks) => {
+        // Arrays as the model is set to return them in task_result, unless the caller says.
+        const plaintext = plaintext_arrays === undefined ? runtime.settings.return_plaintext_arrays : plaintext_arrays !== false;
+        const { result, timings } = await executeTask(task, parsed.request, runtime, { plaintext }, parsed, hooks);
+        return { ...result, timings };
+      });
+      if (typeof stream_id === "string") {
+        streams.set(stream_id, running);
+        running.stream.on("close", () => streams.delete(stream_id));
+      }
+      return running.stream;
+    },
+  });
+  const tasks = metaOf(id, runtime).tasks;
+
   return {
     name: modelServiceName(id),
     metadata,
+    events: {
+      /** A streaming client went away (the gateway says so): the run stops between steps. */
+      "generation.cancel"(ctx: Context<{ stream_id?: string }>) {
+        const id = ctx.params.stream_id;
+        if (typeof id === "string") streams.get(id)?.abort();
+      },
+    },
     actions: {
-      ...Object.fromEntries(metaOf(id, runtime).tasks.map((t) => [t, taskAction(t)])),
+      ...Object.fromEntries(tasks.map((t) => [t, taskAction(t)])),
+      /** Generation as a stream of JSON lines (token events, then the result); see lib/orchestration/event-stream.ts. */
+      ...(tasks.includes("generation") ? { generation_stream: streamAction("generation") } : {}),
       /** For work too large to wait for: queues a task like the REST route does; poll or await `task.finished`. */
       submit: {
         params: { task: { type: "enum", values: [...TASK_NAMES] }, input: "any" },

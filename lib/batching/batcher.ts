@@ -13,6 +13,13 @@ export interface BatcherSettings extends SelectLimits {
   maxWaitMs: number;
   /** Batches that may run at the same time (the session worker count). */
   parallel: number;
+  /**
+   * An idle replica waits (at most maxWaitMs, unless the batch fills) while a batch still hands
+   * back results: the tasks receiving them submit their next items (a generation's next step)
+   * within those turns, and starting at once would run the first of them alone and split the
+   * rest from it. For replicas whose work comes back for more (generation); off by default.
+   */
+  holdWhileDelivering?: boolean;
 }
 
 export type RunBatch<In, Out> = (inputs: In[]) => Promise<{ outputs: Out[]; runMs: number }>;
@@ -44,6 +51,8 @@ export class Batcher<In, Out> {
   readonly stats: BatcherStats = { batches: 0, items: 0, tokens: 0, paddedTokens: 0 };
   private waiting: Entry<In, Out>[] = [];
   private running = 0;
+  /** Batches whose results are still being handed back (one per event-loop turn). */
+  private delivering = 0;
   private seq = 0;
   private timer: NodeJS.Timeout | undefined;
 
@@ -86,7 +95,8 @@ export class Batcher<In, Out> {
       const workerFree = this.running < settings.parallel;
       const waited = now - batch[0].arrivedAt;
       const prefetch = !workerFree && full && batch[0].priority === "interactive";
-      const go = this.running === 0 || (workerFree && (full || waited >= settings.maxWaitMs)) || prefetch;
+      const idle = this.running === 0 && !(settings.holdWhileDelivering && this.delivering > 0);
+      const go = idle || (workerFree && (full || waited >= settings.maxWaitMs)) || prefetch;
       if (!go) {
         if (workerFree) this.timer = setTimeout(() => this.pump(), settings.maxWaitMs - waited);
         return; // otherwise the next batch to finish calls pump again
@@ -109,7 +119,16 @@ export class Batcher<In, Out> {
     });
     this.run(batch.map((b) => b.input))
       .then(
-        ({ outputs, runMs }) => deliverOneByOne(batch.map((b, i) => () => b.resolve({ value: outputs[i], waitedMs: startedAt - b.arrivedAt, runMs, batchItems: batch.length }))),
+        ({ outputs, runMs }) => {
+          this.delivering++;
+          deliverOneByOne(
+            batch.map((b, i) => () => b.resolve({ value: outputs[i], waitedMs: startedAt - b.arrivedAt, runMs, batchItems: batch.length })),
+            () => {
+              this.delivering--;
+              this.pump();
+            },
+          );
+        },
         (err: Error) => this.retryAlone(batch, err),
       )
       .finally(() => {
@@ -130,9 +149,9 @@ export class Batcher<In, Out> {
  * stores its result in its own turn, so a batch of 64 completions does not hold the loop (and
  * the gateway's HTTP traffic) for all 64 at once.
  */
-function deliverOneByOne(deliveries: (() => void)[]): void {
+function deliverOneByOne(deliveries: (() => void)[], done: () => void): void {
   const next = (k: number) => {
-    if (k >= deliveries.length) return;
+    if (k >= deliveries.length) return done();
     deliveries[k]();
     setImmediate(next, k + 1);
   };

@@ -26,8 +26,28 @@ export interface Capabilities {
 
 const rankOf = (io: TensorDescription | undefined) => io?.shape.length ?? 0;
 
-export function capabilitiesOf(config: HeadConfig, inputs: readonly TensorDescription[], outputs: readonly TensorDescription[]): Capabilities {
+/** Inputs a tokenizer fills; a generative graph's other inputs (caches, positions) are the model's own business. */
+const TOKENIZER_INPUTS = new Set(["input_ids", "attention_mask", "token_type_ids"]);
+
+/**
+ * `generative`: the model loaded as a text generator (lib/model/generation-folder.ts); then, and
+ * for any graph with a KV cache (past_key_values.* in, present.* out), the one task is
+ * generation: a decoder's [batch, seq, vocab] logits are not token classes.
+ */
+export function capabilitiesOf(config: HeadConfig, inputs: readonly TensorDescription[], outputs: readonly TensorDescription[], generative = false): Capabilities {
   const out = new Map(outputs.map((o) => [o.name, o]));
+  const idsInput = inputs.find((i) => i.name === "input_ids");
+  const kvCache = inputs.some((i) => i.name.startsWith("past_key_values.")) || outputs.some((o) => o.name.startsWith("present."));
+  if (generative || kvCache) {
+    return {
+      tasks: ["generation"],
+      embeddingModes: [],
+      id2label: {},
+      multiLabel: false,
+      inputNames: inputs.map((i) => i.name).filter((n) => TOKENIZER_INPUTS.has(n)),
+      sequenceDim: idsInput?.shape[1],
+    };
+  }
   const arch = (config.architectures ?? []).join(" ");
   const tasks: TaskName[] = [];
   const logits = out.get("logits");
@@ -42,7 +62,6 @@ export function capabilitiesOf(config: HeadConfig, inputs: readonly TensorDescri
     embeddingModes.push("mean", "max", "cls", "token");
     if (out.has("pooler_output")) embeddingModes.push("pooler");
   }
-  const idsInput = inputs.find((i) => i.name === "input_ids");
   return {
     tasks,
     embeddingModes,

@@ -1,5 +1,15 @@
 import type { TaskName } from "../request/task-names.ts";
 import type { SpecialTokenCounts } from "../tokenization/bounds.ts";
+import type { GenerationArchitecture } from "./generation.ts";
+
+/** What parsing a generation request needs to know of the model (lib/inference/generation.ts has the rest). */
+export interface GenerationFacts {
+  architecture: GenerationArchitecture;
+  vocabSize: number;
+  maxPositions: number;
+  /** config.json's generation fields overlaid by generation_config.json: the model's defaults. */
+  config: Readonly<Record<string, unknown>>;
+}
 
 /** What the gateway knows of a model without loading it (from service metadata). */
 export interface ModelFacts {
@@ -15,6 +25,8 @@ export interface ModelFacts {
    * tokenizer then refuses what the gateway could not check.
    */
   specialTokens?: SpecialTokenCounts;
+  /** Generative models: what generation requests are parsed against (absent for encoders). */
+  generation?: GenerationFacts;
   /** Readiness of each request add-on by name; an add-on not listed is `unknown`. */
   addOns?: Readonly<Record<string, AddOnReadiness>>;
 }

@@ -7,6 +7,7 @@ import type { Encoded } from "../tokenization/encoded.ts";
 import type { TextTokenizer } from "../tokenization/tokenizer.ts";
 import type { NdArray } from "../tensor.ts";
 import type { Capabilities } from "./capabilities.ts";
+import type { GenerationModel } from "./generation.ts";
 import type { GradientBackend } from "./gradients.ts";
 import type { ModelFacts } from "./facts.ts";
 
@@ -35,4 +36,6 @@ export interface LoadedModel {
   forward(sequences: readonly Encoded[], outputNames?: string[], priority?: "interactive" | "background"): Promise<ForwardResult>;
   /** The model's gradient backend for explanations; a 422 naming the reason when the model has none. */
   gradientBackend(): Promise<GradientBackend>;
+  /** The decoding side of a generative model (decoder-only or encoder-decoder); absent for encoders. */
+  readonly generation?: GenerationModel;
 }

@@ -1,21 +1,32 @@
 /**
  * The kinds of work a replica's one batcher carries. Each kind has its own batch keys, so a
  * batch never mixes kinds and the runtime dispatches a batch on its first item's kind. A new
- * kind (e.g. a decode step with a KV cache) is a new member here and a case in runtime.runBatch.
+ * kind is a new member here and a case in runtime.runBatch.
  */
 import type { Encoded } from "../tokenization/encoded.ts";
 import type { GradientRow } from "../inference/gradients.ts";
+import type { StepItem } from "./kv-cache.ts";
 
 export type BatchWork =
   /** A plain forward pass of one sequence for the named outputs (all when absent). */
   | { kind: "forward"; sequence: Encoded; outputNames?: string[] }
   /** A forward+backward pass of one explanation row on the gradient model. */
-  | { kind: "gradient"; row: GradientRow };
+  | { kind: "gradient"; row: GradientRow }
+  /** An encoder-decoder model's encoder over one prompt (right-padded with the others of its batch). */
+  | { kind: "encode-prompts"; ids: readonly number[] }
+  /**
+   * One generation step of one row (lib/model/generation-engine.ts). `group` is what rows of a
+   * batch must agree on for the padded feeds to be right: the phase (first step or cached) and,
+   * where the graph cannot pad, equal lengths.
+   */
+  | { kind: "generate"; group: string; item: StepItem };
 
 /** Items with different keys never share a batch: the kind, then what the kind's runs must agree on. */
 export function batchKey(work: BatchWork): string {
   switch (work.kind) {
     case "forward": return `forward:${work.outputNames ? [...work.outputNames].sort().join(",") : "*"}`;
     case "gradient": return `gradient:${work.row.wants}`;
+    case "encode-prompts": return "encode-prompts";
+    case "generate": return `generate:${work.group}`;
   }
 }

@@ -1,7 +1,9 @@
 /**
  * A loaded model: folder, tokenizer, an inference backend (ONNX Runtime sessions in workers) and
  * what it can do. It implements LoadedModel, the interface tasks see: `forward` takes sequences
- * and gives one unpadded output record per sequence, batched across requests.
+ * and gives one unpadded output record per sequence, batched across requests. A generative folder
+ * (generation-folder.ts) opens one runner per graph file it needs and exposes `generation`
+ * (generation-engine.ts), whose steps share the same batcher.
  */
 import { readModelFolder, ModelFolder } from "./model-folder.ts";
 import { capabilitiesOf, Capabilities } from "../inference/capabilities.ts";
@@ -23,6 +25,8 @@ import type { GradientBackend, GradientResult } from "../inference/gradients.ts"
 import { UnsupportedOperatorError, GradientGraphError } from "../onnx/gradients/errors.ts";
 import { invalid } from "../errors.ts";
 import { DEFAULT_SETTINGS } from "../config/settings.ts";
+import { generationConfigOf, looksGenerative, maxPositionsOf, planGeneration, resolveLayout, type GenerationLayout, type GraphIo } from "./generation-folder.ts";
+import { GenerationEngine } from "./generation-engine.ts";
 
 export type { ForwardResult } from "../inference/model.ts";
 
@@ -43,7 +47,22 @@ export class ModelRuntime implements LoadedModel {
     private runner: InferenceBackend,
     readonly capabilities: Capabilities,
     private readonly options: RuntimeOptions,
-  ) {}
+    /** Every open runner by graph file (the main `runner` included). */
+    private readonly runners: Map<string, InferenceBackend>,
+    layout?: GenerationLayout,
+  ) {
+    this.generation = layout
+      ? new GenerationEngine(
+          layout,
+          (path) => this.runners.get(path)!,
+          { generationConfig: generationConfigOf(folder.config, folder.generationConfig), maxPositions: maxPositionsOf(folder.config, folder.maxLength) },
+          (items, key, priority) => this.batcher.submit(items, key, priority),
+        )
+      : undefined;
+  }
+
+  /** The decoding side of a generative model; absent for encoders. */
+  readonly generation?: GenerationEngine;
 
   private gradients?: Promise<GradientSession>;
 
@@ -52,18 +71,40 @@ export class ModelRuntime implements LoadedModel {
 
   static async load(settings: ModelSettings, device: Device, options: RuntimeOptions = {}): Promise<ModelRuntime> {
     const folder = await readModelFolder(settings.path, { quantized: settings.onnx_use_quantized });
-    const [tokenizer, runner] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), ModelRuntime.openRunner(folder, settings, device)]);
-    const capabilities = capabilitiesOf(folder.config, runner.inputs, runner.outputs);
-    return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities, options);
+    const isModelFile = folder.onnxPath === folder.generationFiles.model;
+    // Attention/hidden-state surgery is for encoders; generation graphs skip its analysis.
+    const extraOutputs = isModelFile && !looksGenerative(folder.config);
+    const [tokenizer, runner] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), ModelRuntime.openRunner(folder.onnxPath, settings, device, extraOutputs)]);
+    const runners = new Map<string, InferenceBackend>([[folder.onnxPath, runner]]);
+    try {
+      const io = (path: string): GraphIo => ({ path, inputs: runners.get(path)!.inputs, outputs: runners.get(path)!.outputs });
+      const plan = planGeneration(folder.config, folder.generationFiles, isModelFile ? io(folder.onnxPath) : undefined);
+      let layout: GenerationLayout | undefined;
+      if (plan) {
+        const { encoder, first, cached } = plan.files;
+        const missing = [...new Set([encoder, first, cached])].filter((p): p is string => p !== undefined && !runners.has(p));
+        const opened = await Promise.allSettled(missing.map((p) => ModelRuntime.openRunner(p, settings, device, false)));
+        opened.forEach((r, k) => r.status === "fulfilled" && runners.set(missing[k], r.value));
+        const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) throw failed.reason;
+        layout = resolveLayout(plan, folder.config, { encoder: encoder ? io(encoder) : undefined, first: io(first), cached: io(cached) });
+      }
+      const capabilities = capabilitiesOf(folder.config, runner.inputs, runner.outputs, layout !== undefined);
+      return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities, options, runners, layout);
+    } catch (err) {
+      await Promise.all([...runners.values()].map((r) => r.close()));
+      throw err;
+    }
   }
 
-  private static openRunner(folder: ModelFolder, settings: ModelSettings, device: Device): Promise<InferenceBackend> {
+  private static openRunner(modelPath: string, settings: ModelSettings, device: Device, extraOutputs: boolean): Promise<InferenceBackend> {
     return OnnxRunner.open({
-      modelPath: folder.onnxPath,
+      modelPath,
       device,
       disableGpu: settings.disable_gpu,
       workers: settings.workers,
       intraOpThreads: settings.intra_op_threads,
+      extraOutputs,
     });
   }
 
@@ -93,6 +134,7 @@ export class ModelRuntime implements LoadedModel {
       specialTokens: this.tokenizer.specialTokens,
       outputNames: this.outputNames,
       extraOutputsUnavailable: this.extraOutputsUnavailable,
+      ...(this.generation ? { generation: { architecture: this.generation.architecture, vocabSize: this.generation.vocabSize, maxPositions: this.generation.maxPositions, config: { ...this.generation.generationConfig } } } : {}),
     };
   }
 
@@ -106,6 +148,7 @@ export class ModelRuntime implements LoadedModel {
    * for different outputs never share a batch; `background` work yields to interactive work.
    */
   async forward(sequences: readonly Encoded[], outputNames?: string[], priority: Priority = "interactive"): Promise<ForwardResult> {
+    if (this.generation) return this.generationForward(sequences, outputNames, priority);
     const started = performance.now();
     const inputs = sequences.map((sequence): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence, outputNames }, length: sequence.ids.length }));
     const results = inputs.length ? await this.batcher.submit(inputs, batchKey(inputs[0].input), priority) : [];
@@ -117,11 +160,32 @@ export class ModelRuntime implements LoadedModel {
   }
 
   /**
+   * A generator's forward pass (warm-up calls it): each sequence's first generation step (the
+   * prompt's prefill; for encoder-decoder models the encoder, then the decoder start token), giving
+   * the last position's `logits` [vocab].
+   */
+  private async generationForward(sequences: readonly Encoded[], outputNames: string[] | undefined, priority: Priority): Promise<ForwardResult> {
+    const g = this.generation!;
+    if (outputNames && outputNames.some((n) => n !== "logits")) throw invalid(`a generative model's forward pass gives only logits, not ${outputNames.join(", ")}`, "outputs");
+    const started = performance.now();
+    const encoders = g.architecture === "encoder-decoder" ? await g.encode(sequences, priority) : undefined;
+    const start = Number(g.generationConfig.decoder_start_token_id ?? g.generationConfig.bos_token_id ?? 0);
+    const rows = sequences.map((s, i) => (encoders ? { tokens: [start], encoder: encoders[i] } : { tokens: s.ids }));
+    const results = rows.length ? await g.step(rows, priority) : [];
+    return {
+      items: results.map((r) => ({ logits: { dtype: "float32", shape: [r.logits.length], data: r.logits } })),
+      inferenceMs: performance.now() - started,
+      batchWaitMs: 0,
+    };
+  }
+
+  /**
    * The backend explanations run on: the model's gradient model, built on first use (off the
    * main thread, cached on disk). Its passes share this replica's batcher as background work.
    * A model the differentiator cannot handle answers 422 naming the operator.
    */
   async gradientBackend(): Promise<GradientBackend> {
+    if (this.generation) throw invalid("explanations are not available for generative models", "explain_kwargs");
     const session = await this.gradientSession();
     return {
       hidden: session.hidden,
@@ -163,6 +227,10 @@ export class ModelRuntime implements LoadedModel {
     switch (kind) {
       case "forward": return this.runForward(work as Extract<BatchWork, { kind: "forward" }>[]);
       case "gradient": return (await this.gradientSession()).runRows(work.map((w) => (w as Extract<BatchWork, { kind: "gradient" }>).row));
+      case "encode-prompts":
+      case "generate":
+        if (!this.generation) throw new Error(`${kind} work for a model that does not generate`);
+        return this.generation.runBatch(work);
       default: throw new Error(`unknown kind of batch work: ${kind satisfies never}`);
     }
   }
@@ -177,7 +245,8 @@ export class ModelRuntime implements LoadedModel {
 
   private batcherSettings(): BatcherSettings {
     const s = this.settings;
-    return { maxItems: s.batch_size, maxTokens: s.max_batch_tokens, maxWaitMs: s.batch_wait_ms, parallel: s.workers, backgroundAgingMs: BACKGROUND_AGING_MS };
+    // Generation rows come back for their next step as soon as their results are delivered: wait for the whole delivery so they batch together again.
+    return { maxItems: s.batch_size, maxTokens: s.max_batch_tokens, maxWaitMs: s.batch_wait_ms, parallel: s.workers, backgroundAgingMs: BACKGROUND_AGING_MS, holdWhileDelivering: this.generation !== undefined };
   }
 
   /** Applies a settings change; moving between GPU and CPU reopens the sessions. */
@@ -185,15 +254,18 @@ export class ModelRuntime implements LoadedModel {
     const gpuChanged = update.disable_gpu !== undefined && update.disable_gpu !== this.settings.disable_gpu;
     Object.assign(this.settings, update);
     if (gpuChanged && this.device.kind !== "cpu") {
-      const next = await ModelRuntime.openRunner(this.folder, this.settings, this.device);
-      const old = this.runner;
-      this.runner = next;
-      await old.close();
+      const extraOutputs = !this.generation && this.folder.onnxPath === this.folder.generationFiles.model && !looksGenerative(this.folder.config);
+      for (const [path, old] of [...this.runners]) {
+        const next = await ModelRuntime.openRunner(path, this.settings, this.device, path === this.folder.onnxPath ? extraOutputs : false);
+        this.runners.set(path, next);
+        if (path === this.folder.onnxPath) this.runner = next;
+        await old.close();
+      }
     }
   }
 
   async close(): Promise<void> {
     const gradients = await this.gradients?.catch(() => undefined);
-    await Promise.all([this.runner.close(), gradients?.close()]);
+    await Promise.all([...[...this.runners.values()].map((r) => r.close()), gradients?.close()]);
   }
 }

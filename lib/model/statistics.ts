@@ -50,7 +50,7 @@ export function modelStatistics(runtime: ModelRuntime, replicas: ReplicaInfo[]):
     preloaded_adapters: false,
     transformers_cache: "",
     model_path: runtime.folder.onnxPath,
-    decoder_path: "",
+    decoder_path: runtime.generation?.layout.cached.path ?? "",
     onnx_use_quantized: s.onnx_use_quantized,
     is_encoder_decoder: runtime.folder.config.is_encoder_decoder === true,
     tasks: runtime.capabilities.tasks,

@@ -8,7 +8,8 @@ import type { TaskRequest } from "../request/request.ts";
 import type { TaskName } from "../request/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
 import { invalid, invalidFields } from "../errors.ts";
-import type { AddOnFields, OutputOptions, TaskOutput, TaskPipeline } from "../tasks/types.ts";
+import type { AddOnFields, OutputOptions, PipelineStep, ProgressEvent, StepItem, TaskOutput, TaskPipeline } from "../tasks/types.ts";
+import { forwardSequences } from "../tasks/types.ts";
 import { parseAddOns, WantedAddOn } from "../addons/registry.ts";
 import type { TaskRunner } from "../addons/types.ts";
 import type { TextItem } from "../tokenization/encoded.ts";
@@ -33,10 +34,11 @@ export async function executeTask(
   model: LoadedModel,
   output: OutputOptions = { plaintext: model.settings.return_plaintext_arrays },
   parsed?: ParsedOptions,
+  hooks?: RunHooks,
 ): Promise<{ result: TaskResult; timings: StageTimings }> {
   const pipeline = pipelineFor(task);
   if (!pipeline || !model.capabilities.tasks.includes(task)) throw invalid(`this model does not support ${task}`, "task");
-  return runPipeline(pipeline, request, model, output, parsed);
+  return runPipeline(pipeline, request, model, output, parsed, hooks);
 }
 
 /** Options already parsed in this process (a model actor's task action validates first); a queued request is parsed here. */
@@ -46,12 +48,13 @@ export interface ParsedOptions {
 }
 
 /** Any pipeline, registered or not (tests run looping pipelines through this same code). */
-export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel, output: OutputOptions, parsed?: ParsedOptions): Promise<{ result: TaskResult; timings: StageTimings }> {
+export async function runPipeline(pipeline: TaskPipeline, request: TaskRequest, model: LoadedModel, output: OutputOptions, parsed?: ParsedOptions, hooks: RunHooks = {}): Promise<{ result: TaskResult; timings: StageTimings }> {
   const t0 = performance.now();
   const { options, addOns } = parsed ?? parseAll(pipeline, request, model);
   const state = await pipeline.start(request, options, model);
+  if (hooks.onProgress) pipeline.observe?.(state, hooks.onProgress);
   const t1 = performance.now();
-  const { batchWaitMs } = await runSteps(pipeline, state, model);
+  const { batchWaitMs } = await runSteps(pipeline, state, model, "interactive", hooks.signal);
   const t2 = performance.now();
   const taskOutput = await pipeline.finish(state, model);
   const t3 = performance.now();
@@ -71,18 +74,42 @@ function parseAll(pipeline: TaskPipeline, request: TaskRequest, model: LoadedMod
   return { options: parsed.options, addOns: addOns.wanted };
 }
 
-/** prepare → step → … → finish: each step's sequences go through the model's batcher with everyone else's. */
-export async function runSteps(pipeline: TaskPipeline, state: unknown, model: LoadedModel, priority: "interactive" | "background" = "interactive"): Promise<{ steps: number; batchWaitMs: number }> {
+/** How a run may be watched and stopped (streaming): progress events, and a signal that ends it between steps. */
+export interface RunHooks {
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** prepare → step → … → finish: each step's work goes through the model's batcher with everyone else's. */
+export async function runSteps(pipeline: TaskPipeline, state: unknown, model: LoadedModel, priority: "interactive" | "background" = "interactive", signal?: AbortSignal): Promise<{ steps: number; batchWaitMs: number }> {
   let steps = 0;
   let batchWaitMs = 0;
   for (let step = pipeline.next(state); step; step = pipeline.next(state)) {
     if (++steps > MAX_STEPS) throw new Error(`${pipeline.name} asked for more than ${MAX_STEPS} forward steps`);
-    const forward = await model.forward([...step.sequences], step.outputs, priority);
-    batchWaitMs += forward.batchWaitMs;
-    pipeline.absorb(state, forward.items);
+    signal?.throwIfAborted();
+    const done = await runStep(step, model, priority);
+    batchWaitMs += done.batchWaitMs;
+    await pipeline.absorb(state, done.items);
   }
   return { steps, batchWaitMs };
 }
+
+async function runStep(step: PipelineStep, model: LoadedModel, priority: "interactive" | "background"): Promise<{ items: readonly StepItem[]; batchWaitMs: number }> {
+  switch (step.kind) {
+    case undefined:
+    case "forward":
+      return model.forward([...step.sequences], step.outputs, priority);
+    case "encode-prompts":
+      return { items: await generationOf(model).encode(step.prompts, priority), batchWaitMs: 0 };
+    case "generate":
+      return { items: await generationOf(model).step(step.rows, priority), batchWaitMs: 0 };
+  }
+}
+
+const generationOf = (model: LoadedModel) => {
+  if (!model.generation) throw new Error("a generation step on a model that does not generate (the task registry prevents this)");
+  return model.generation;
+};
 
 /** Add-ons in registry order; the last one that replaces the task's output (an attack's variants) wins. */
 async function runAddOns(addOns: readonly WantedAddOn[], run: Parameters<WantedAddOn["addOn"]["run"]>[1]): Promise<{ fields: Partial<AddOnFields>; output?: TaskOutput }> {
@@ -101,7 +128,7 @@ function taskRunner(pipeline: TaskPipeline, request: TaskRequest, options: unkno
   const start = (input: TextItem[]) => pipeline.start({ ...request, input, is_preprocessed: false }, options, model);
   return {
     async tokenize(input) {
-      return [...(pipeline.next(await start(input))?.sequences ?? [])];
+      return [...forwardSequences(pipeline.next(await start(input)))];
     },
     async predict(input) {
       const state = await start(input);

@@ -8,7 +8,7 @@ import type { NdArray } from "../tensor.ts";
 import type { TaskRequest } from "../request/request.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
 import type { ItemKind } from "./input-kinds.ts";
-import type { AddOnFields, AttackSubject, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
+import type { AddOnFields, AttackSubject, StepItem, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
 import type { TaskName } from "../request/task-names.ts";
 import type { FieldProblem } from "../errors.ts";
 
@@ -51,8 +51,8 @@ export function encoderPipeline<O, P extends Prepared>(task: EncoderTask<O, P>):
       return { request, options, prepared: await task.prepare(request, options, model), items: [], done: false };
     },
     next: (run: EncoderRun<O, P>) => (run.done ? undefined : { sequences: run.prepared.sequences, outputs: task.outputs(run.options) }),
-    absorb(run: EncoderRun<O, P>, items: Record<string, NdArray>[]) {
-      run.items = items;
+    absorb(run: EncoderRun<O, P>, items: readonly StepItem[]) {
+      run.items = items as Record<string, NdArray>[];
       run.done = true;
     },
     finish: (run: EncoderRun<O, P>, model: LoadedModel) => task.finish(run, model),

@@ -5,6 +5,7 @@ import { sequenceClassification } from "./sequence-classification.ts";
 import { embedding } from "./embedding.ts";
 import { tokenClassification } from "./token-classification.ts";
 import { questionAnswering } from "./question-answering.ts";
+import { generation } from "./generation.ts";
 
 /** A new task is a file exporting its pipeline plus one line here. */
 export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> = Object.freeze({
@@ -12,6 +13,7 @@ export const TASK_PIPELINES: Readonly<Partial<Record<TaskName, TaskPipeline>>> =
   "token-classification": tokenClassification,
   embedding,
   "question-answering": questionAnswering,
+  generation,
 });
 
 /** SQuARE's "Queued ..." message words per task (SPEC §4), for every task name, implemented or not. */

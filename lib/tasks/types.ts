@@ -16,6 +16,7 @@ import type { TaskName } from "../request/task-names.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
 import type { OutputValue } from "../encoding/arrays.ts";
 import type { ItemKind } from "./input-kinds.ts";
+import type { EncoderState, GenerationRow, GenerationRowResult } from "../inference/generation.ts";
 
 export type { ModelFacts } from "../inference/facts.ts";
 import type { ModelFacts } from "../inference/facts.ts";
@@ -36,8 +37,39 @@ export const parsed = <O>(problems: FieldProblem[], options: () => O): Parsed<O>
 
 /** One forward pass a pipeline asks for: these sequences, for these graph outputs. */
 export interface ForwardStep {
+  kind?: "forward";
   sequences: readonly Encoded[];
   outputs: string[];
+}
+
+/** Generation on an encoder-decoder model: the encoder over the prompts (one EncoderState each). */
+export interface EncodePromptsStep {
+  kind: "encode-prompts";
+  prompts: readonly Encoded[];
+}
+
+/** Generation: one decoding step for these rows (one GenerationRowResult each). */
+export interface GenerateStep {
+  kind: "generate";
+  rows: readonly GenerationRow[];
+}
+
+export type PipelineStep = ForwardStep | EncodePromptsStep | GenerateStep;
+
+/** What a step gives back per sequence, prompt or row, in order. */
+export type StepItem = Record<string, NdArray> | EncoderState | GenerationRowResult;
+
+/** The sequences of a plain forward step (what a task would run for its items), none for other steps. */
+export const forwardSequences = (step: PipelineStep | undefined): readonly Encoded[] => (step && (step.kind ?? "forward") === "forward" ? (step as ForwardStep).sequences : []);
+
+/** Something a running task reports before it finishes (generation: new text per sequence), for streaming. */
+export interface ProgressEvent {
+  prompt: number;
+  sequence: number;
+  /** Token ids chosen in this step. */
+  tokens: number[];
+  /** The text those tokens add to the sequence's text. */
+  text: string;
 }
 
 /**
@@ -75,9 +107,11 @@ export interface TaskPipeline<O = unknown, S = unknown> {
   /** Tokenizes and sets up the state the steps work on. */
   start(request: TaskRequest, options: O, model: LoadedModel): Promise<S>;
   /** The next forward pass, or undefined when the task has what it needs. */
-  next(state: S): ForwardStep | undefined;
-  /** The outputs of the step `next` asked for: one record per sequence, in order. */
-  absorb(state: S, items: Record<string, NdArray>[]): void;
+  next(state: S): PipelineStep | undefined;
+  /** The outputs of the step `next` asked for: one item per sequence (prompt, row), in order. */
+  absorb(state: S, items: readonly StepItem[]): void | Promise<void>;
+  /** Tasks that report progress before finishing (generation): `listener` gets each event as it happens. */
+  observe?(state: S, listener: (event: ProgressEvent) => void): void;
   /** May be async: post-processing of large results yields the event loop between pieces. */
   finish(state: S, model: LoadedModel): TaskOutput | Promise<TaskOutput>;
   /** Tasks that can be explained (SPEC §7): each item's tokens and its own target, from the finished state. */

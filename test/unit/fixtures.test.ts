@@ -10,7 +10,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import ort from "onnxruntime-node";
 import tokenizers from "tokenizers";
-import { writeFixtures, writeFixture, DEMO_FIXTURES, SIZES, type FixtureHead } from "../../lib/fixtures/index.ts";
+import { writeFixtures, writeFixture, DEMO_FIXTURES, GENERATIVE_FIXTURES, SIZES, type FixtureHead } from "../../lib/fixtures/index.ts";
 import { decodeModel, encodeModel, tensorInt64s, valueInfoDims, DataType } from "../../lib/onnx/graph-io.ts";
 import { readWeights, referenceForward, type BertConfig, type Weights } from "../helpers/encoder-float64.ts";
 import { useTempDirs } from "../helpers/temp-dirs.ts";
@@ -38,8 +38,15 @@ test("two builds give byte-identical folders with the Optimum layout", async () 
   assert.deepEqual(DEMO_FIXTURES.map((s) => s.name), ["bert-tiny-base", "bert-tiny-sst", "bert-tiny-ner", "bert-tiny-qa"].concat(
     ...["roberta", "distilbert"].map((f) => ["base", "sst", "ner", "qa"].map((h) => `${f}-tiny-${h}`)),
   ));
-  assert.deepEqual((await readdir(dirA)).sort(), DEMO_FIXTURES.map((s) => s.name).sort());
-  for (const folder of await readdir(dirA)) {
+  const generative = GENERATIVE_FIXTURES.map((f) => f.name);
+  assert.deepEqual((await readdir(dirA)).sort(), [...DEMO_FIXTURES.map((s) => s.name), ...generative].sort());
+  // The generation fixtures (their own tests check their layouts): every file byte-identical too.
+  for (const folder of generative) {
+    const files = (await readdir(join(dirA, folder))).sort();
+    assert.deepEqual((await readdir(join(dirB, folder))).sort(), files, folder);
+    for (const file of files) assert.ok((await readFile(join(dirA, folder, file))).equals(await readFile(join(dirB, folder, file))), `${folder}/${file} differs between builds`);
+  }
+  for (const folder of DEMO_FIXTURES.map((s) => s.name)) {
     assert.deepEqual((await readdir(join(dirA, folder))).sort(), FILES, folder);
     assert.deepEqual((await readdir(join(dirB, folder))).sort(), FILES, folder);
     for (const file of FILES) {

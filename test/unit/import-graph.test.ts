@@ -27,7 +27,7 @@ const layerOf = (file: string): string => ROOT_FILES[file] ?? folderOf(file);
 /** Vocabulary and utilities with no knowledge of models, tasks or services: importable from anywhere. */
 const BASE = ["lib/base", "lib/math", "lib/encoding", "lib/config", "lib/request", "lib/tokenization"];
 const MODEL_SIDE = [...BASE, "lib/inference"];
-const TASK_SIDE = [...MODEL_SIDE, "lib/explain", "lib/tasks", "lib/attacks", "lib/addons"];
+const TASK_SIDE = [...MODEL_SIDE, "lib/generation", "lib/explain", "lib/tasks", "lib/attacks", "lib/addons"];
 const ORCHESTRATION = [...TASK_SIDE, "lib/model", "lib/store", "lib/queue", "lib/orchestration", "lib/validation"];
 
 /** Folder → the folders it may import (besides itself). Anything not listed is an import that points up. */
@@ -47,7 +47,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   "lib/fixtures": [...BASE, "lib/onnx"],
   // Tasks and request add-ons know only the interface, never lib/model, lib/onnx or the orchestration.
   "lib/explain": MODEL_SIDE,
-  "lib/tasks": [...MODEL_SIDE, "lib/explain"],
+  "lib/tasks": [...MODEL_SIDE, "lib/explain", "lib/generation"],
   // Generation's decoding (logits processors, sampling, beam search): pure, knows no model.
   "lib/generation": BASE,
   // Attack algorithms (docs/attacks.md) work on what tasks say of their predictions.

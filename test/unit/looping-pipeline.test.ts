@@ -64,7 +64,7 @@ const countUp: TaskPipeline<CountOptions, CountState> = {
   absorb(state, items) {
     state.active.forEach((i, k) => {
       const row = state.rows[i];
-      const token = argmaxLast(items[k].logits);
+      const token = argmaxLast((items[k] as Record<string, NdArray>).logits);
       row.ids.push(token);
       row.steps++;
       row.done = token === state.stop;

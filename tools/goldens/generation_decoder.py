@@ -63,7 +63,9 @@ NOTES = (
     "the step (eos candidates included), the vectorized one (>= 4.50, what this golden follows) with the best running "
     "beam, so the vectorized search may stop a prompt sooner (beam3-lp2, first prompt). The fixture's <|endoftext|> "
     "embedding row (also its tied lm_head row) is 4x the others (EOS_ROW_SCALE in lib/fixtures/gpt2-fixture.ts), so "
-    "some rows and beams end by eos."
+    "some rows and beams end by eos. alone_generated_ids: the same case with every prompt run alone (no padding); "
+    "alone_sequences_scores likewise. It differs from generated_ids only where the repetition penalty or n-gram ban reads the left padding's pad "
+    "tokens (pad == eos here), which a server decoding each prompt on its own never shows them."
 )
 
 BATCH = ["John lives in Paris with", "the dog"]
@@ -392,6 +394,14 @@ def run_case(model, tok, case, eos, pad):
         "min_decision_margin": num(margin, 4),
         "prefill_last_logits": tensor(prefill),
     }
+    # Each prompt alone (batch of one, no padding): what a server that decodes every prompt on its
+    # own must return. It differs from the batch only where a processor reads the pad tokens HF's
+    # left padding puts in a row (the repetition penalty sees pad == eos; pitfall 8 of generation.md).
+    if len(prompts) > 1:
+        alone = [run_case(model, tok, {**case, "prompts": [p]}, eos, pad) for p in prompts]
+        out["alone_generated_ids"] = [g for a in alone for g in a["generated_ids"]]
+        if scores is not None:
+            out["alone_sequences_scores"] = [x for a in alone for x in a["sequences_scores"]]
     if scores is not None:
         out["sequences_scores"] = [num(s, 9) for s in scores.tolist()]
         same = legacy_ids == generated and all(abs(a - b) < 1e-9 for a, b in zip(legacy_scores, scores.tolist()))
