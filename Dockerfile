@@ -16,6 +16,8 @@ RUN npm run build
 FROM node:24-bookworm-slim
 ARG ORT_INSTALL=skip
 ENV NODE_ENV=production ONNXRUNTIME_NODE_INSTALL=${ORT_INSTALL}
+# The gateway binds 127.0.0.1 by default (--host); inside a container it must listen on every interface.
+ENV SQUARE_HOST=0.0.0.0
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force

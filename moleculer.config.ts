@@ -5,8 +5,9 @@
  */
 import type { BrokerOptions } from "moleculer";
 import type { Settings } from "./lib/config/settings.ts";
+import { natsAuthOptions, TransportSettings } from "./lib/config/transport-settings.ts";
 
-export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" | "logLevel">): BrokerOptions {
+export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" | "logLevel"> & TransportSettings): BrokerOptions {
   return {
     // Namespace: brokers only see nodes of the same namespace on a shared transporter; lets
     // several deployments (or test runs) share one NATS server. Env: MOLECULER_NAMESPACE.
@@ -18,7 +19,10 @@ export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" |
     // Transporter: undefined = standalone (embedded mode, in-process calls only); a NATS URL
     // joins the cluster. Moleculer 0.15's BrokerOptions type lists transporter names and config
     // objects only, but the broker still resolves connection strings (nats://...) at run time.
-    transporter: settings.transporter as BrokerOptions["transporter"],
+    // Credentials and TLS (--transporter-user, TRANSPORTER_PASSWORD, TRANSPORTER_TOKEN,
+    // --transporter-tls-*) go to the NATS client as they are: other nodes are trusted, so the
+    // transporter's own authentication is what keeps an untrusted node from joining.
+    transporter: transporterOption(settings),
     // Serializer: JSON keeps packets readable and interoperable with nodes in other languages.
     serializer: "JSON",
     // Request timeout: direct task calls on a busy model can take long; the REST path never
@@ -59,4 +63,16 @@ export function brokerConfig(settings: Pick<Settings, "nodeId" | "transporter" |
     // The CLI installs its own handlers so it can log the drain; Moleculer's stay off.
     skipProcessEventRegistration: true,
   };
+}
+
+/**
+ * With credentials or TLS in the settings, the NATS options name `servers` rather than `url`:
+ * Moleculer's NATS transporter overwrites `user` and `pass` with the URL's (none) when given a `url`.
+ */
+function transporterOption(settings: Pick<Settings, "transporter"> & TransportSettings): BrokerOptions["transporter"] {
+  const auth = natsAuthOptions(settings);
+  if (!settings.transporter || !auth) return settings.transporter as BrokerOptions["transporter"];
+  const urls = settings.transporter.split(",").map((u) => new URL(u.trim()));
+  const fromUrl = { user: decodeURIComponent(urls[0].username) || undefined, pass: decodeURIComponent(urls[0].password) || undefined };
+  return { type: "NATS", options: { servers: urls.map((u) => u.host), ...fromUrl, ...auth } } as BrokerOptions["transporter"];
 }

@@ -10,7 +10,7 @@ Usage:
   square-inference --help
 
 serve options (each also read from the environment variable named on the right):
-${OPTIONS.map((o) => `  ${`${o.flag} VALUE`.padEnd(28)} ${o.help}  [${o.env}]`).join("\n")}
+${OPTIONS.map((o) => `  ${(o.flag ? `${o.flag} VALUE` : "(environment only)").padEnd(28)} ${o.help}  [${o.env}]`).join("\n")}
 `;
 
 export async function main(argv: string[]): Promise<void> {
@@ -29,7 +29,7 @@ async function serve(args: string[]): Promise<void> {
   const started = performance.now();
   const node = await startNode(settings);
   const log = node.broker.getLogger("cli");
-  const where = node.port !== undefined ? ` on http://127.0.0.1:${node.port}${settings.prefix}` : "";
+  const where = node.port !== undefined ? ` on http://${shownHost(settings.host)}:${node.port}${settings.prefix}` : "";
   log.info(`node ${node.broker.nodeID} ready${where} in ${((performance.now() - started) / 1000).toFixed(1)} s (roles ${settings.roles.join(",")})`);
   let stopping = false;
   const drain = async (signal: string) => {
@@ -52,4 +52,10 @@ async function fixtures(args: string[]): Promise<void> {
   const { writeFixtures } = await import("./fixtures/index.ts");
   const folders = await writeFixtures(out, undefined, (m) => process.stdout.write(`${m}\n`));
   process.stdout.write(`wrote ${folders.length} model folder(s) to ${out}\n`);
+}
+
+/** Where a local client reaches the gateway: loopback for the wildcard addresses, else the bound address. */
+function shownHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::" || host === "127.0.0.1") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
 }

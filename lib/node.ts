@@ -22,6 +22,7 @@ import { demoModels } from "./demo-models.ts";
 import { warmUp } from "./orchestration/warm-up.ts";
 import { planActorGroups } from "./model/actor-plan.ts";
 import { startChildActors, ChildActors } from "./model/child-actors.ts";
+import { openSecurity, securityReport } from "./auth/security.ts";
 
 export interface RunningNode {
   broker: Moleculer.ServiceBroker;
@@ -41,14 +42,26 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs, warn: (m) => log.warn(m) });
   if (backends.kind === "memory") log.warn("task store: in memory (no --redis); tasks do not survive a restart and are not shared with other nodes");
   const bounds = updateBoundsOf(settings);
+  let security: Awaited<ReturnType<typeof openSecurity>> | undefined;
   if (settings.roles.includes("gateway")) {
-    log.warn("auth: none; every client may use every route (put the gateway behind an authenticating proxy in production)");
+    const authLog = broker.getLogger("auth");
+    security = await openSecurity(settings, { redis: settings.redis, keyPrefix: settings.keyPrefix, warn: (m) => authLog.warn(m) });
+    const report = securityReport(settings, settings.redis !== undefined, security.authenticator.describe);
+    for (const line of report.warn) authLog.warn(line);
+    for (const line of report.info) authLog.info(line);
+    await security.authenticator.warmUp((m) => authLog.warn(m));
     const limits = requestLimitsOf(settings);
     for (const warning of limitWarnings(settings.bodyLimit, limits)) log.warn(warning);
-    broker.createService(apiService({ backends, port: settings.port, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds }));
+    broker.createService(apiService({ backends, port: settings.port, host: settings.host, security, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds }));
   }
   if (settings.roles.includes("scheduler")) broker.createService(schedulerService(backends, bounds));
-  await broker.start();
+  try {
+    await startBroker(broker, settings.transporter !== undefined);
+  } catch (err) {
+    await security?.close();
+    await backends.close();
+    throw err;
+  }
   let children: ChildActors | undefined;
   if (settings.roles.includes("models")) {
     const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile, bounds) : await demoModels(settings.demoDir, (m) => log.info(m));
@@ -66,6 +79,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     async stop() {
       await children?.stop();
       await broker.stop();
+      await security?.close();
       await backends.close();
     },
   };
@@ -84,4 +98,33 @@ async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, m
   broker.createService(modelService({ runtime, backends, limits, bounds }));
   await broker.waitForServices(modelServiceName(model.id), 30_000, 10);
   log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ") || "none yet"}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
+}
+
+/**
+ * Starts the broker; a transporter that refuses this node's credentials (NATS "Authorization
+ * Violation") stops the start with an error naming the settings, instead of Moleculer's endless
+ * reconnecting.
+ */
+async function startBroker(broker: Moleculer.ServiceBroker, hasTransporter: boolean): Promise<void> {
+  if (!hasTransporter) return broker.start();
+  let onError: ((payload: { error?: Error }) => void) | undefined;
+  const refused = new Promise<never>((_, reject) => {
+    onError = ({ error }) => {
+      if (/authorization violation|authentication|permissions violation/i.test(error?.message ?? "")) {
+        // Moleculer would retry every 5 s, even after stop(); credentials do not fix themselves.
+        const transit = (broker as unknown as { transit?: { opts: { disableReconnect?: boolean } } }).transit;
+        if (transit) transit.opts.disableReconnect = true;
+        reject(new Error(`the transporter refused this node's credentials (${error?.message}); check TRANSPORTER_USER/TRANSPORTER_PASSWORD, TRANSPORTER_TOKEN or the credentials in the --transporter URL`));
+      }
+    };
+    broker.localBus.on("$transporter.error", onError);
+  });
+  try {
+    await Promise.race([broker.start(), refused]);
+  } catch (err) {
+    await broker.stop().catch(() => {});
+    throw err;
+  } finally {
+    broker.localBus.off("$transporter.error", onError!);
+  }
 }

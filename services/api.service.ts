@@ -23,10 +23,28 @@ import { parseModelUpdate, storedModelUpdate, ModelUpdate } from "../lib/config/
 import type { RequestLimits, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
 import { TASK_NAMES, TaskName, QUEUED_MESSAGE } from "../lib/tasks/task-names.ts";
+import { accessOfAction } from "../lib/gateway/routes.ts";
+import { methodsAt, pathUnder } from "../lib/gateway/route-match.ts";
+import { authMiddleware, GuardedRequest } from "../lib/gateway/auth-middleware.ts";
+import type { GatewaySecurity } from "../lib/auth/security.ts";
+import { statsForNonAdmin } from "../lib/gateway/stats-view.ts";
+import { ANONYMOUS, Identity, isAdmin, maySeeTask, ownerOf } from "../lib/auth/identity.ts";
+import { requireAccess } from "../lib/auth/access.ts";
+import { challenge, AuthError } from "../lib/auth/errors.ts";
+import { setSecurityHeaders, DOCS_CSP } from "../lib/auth/security-headers.ts";
+import { setCorsHeaders, answerOptions } from "../lib/auth/cors.ts";
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import { sseStream } from "../lib/gateway/sse.ts";
+import { readEvents } from "../lib/orchestration/event-stream.ts";
 
 export interface GatewayOptions {
   backends: Backends;
   port: number;
+  /** Address to bind (`--host`). */
+  host: string;
+  /** Authentication, roles, rate limits, CORS (lib/auth). */
+  security: GatewaySecurity;
   prefix: string;
   bodyLimit: string;
   version: string;
@@ -42,7 +60,7 @@ interface HttpParams {
   query: Record<string, unknown>;
 }
 
-type HttpContext = Context<HttpParams, { $statusCode?: number; $responseType?: string }>;
+type HttpContext = Context<HttpParams, { $statusCode?: number; $responseType?: string; $responseHeaders?: Record<string, string>; user?: Identity | null }>;
 
 interface GatewayThis {
   directory: ModelDirectory;
@@ -57,14 +75,16 @@ interface GatewayThis {
 
 // Moleculer 0.15 types every action, method and lifecycle handler with the service as `this`
 // (the 4th type parameter); the gateway's handlers use the fields `created` sets up.
-export function apiService({ backends, port, prefix, bodyLimit, version, limits, bounds }: GatewayOptions): ServiceSchema<ApiSettingsSchema, Record<string, unknown>, Record<string, unknown>, GatewayThis> {
+export function apiService({ backends, port, host, security, prefix, bodyLimit, version, limits, bounds }: GatewayOptions): ServiceSchema<ApiSettingsSchema, Record<string, unknown>, Record<string, unknown>, GatewayThis> {
   const aliases = Object.fromEntries(ROUTES.map((r) => [`${r.method} ${r.path}`, `api.${r.action}`]));
 
   const submit = (task: TaskName) => ({
     async handler(this: GatewayThis, ctx: HttpContext) {
       const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta, limits);
-      const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue });
+      const identity = identityOf(ctx);
+      await storeCall(() => security.limiter.take(identity, { requests: 0, items: itemCount(request) }));
+      const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue, owner: ownerOf(identity) });
       this.metrics.noteSubmitted(model.meta.id);
       return { message: QUEUED_MESSAGE[task], task_id };
     },
@@ -75,7 +95,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
     mixins: [ApiGateway],
     settings: {
       port,
-      ip: "0.0.0.0",
+      ip: host,
       routes: [
         {
           path: prefix,
@@ -83,7 +103,10 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
           mergeParams: false,
           aliases,
           bodyParsers: false,
-          use: [jsonBodyParser(bodyLimit)],
+          // Authentication, roles and request rate come before the body is read.
+          use: [authMiddleware(prefix, security), jsonBodyParser(bodyLimit)],
+          authentication: true,
+          authorization: true,
           onError: sendError,
         },
       ],
@@ -113,6 +136,21 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
       },
     },
     methods: {
+      /** Security headers and CORS on every response; OPTIONS answered before routing and authentication. */
+      httpHandler(this: GatewayThis, req: IncomingMessage, res: ServerResponse, next?: unknown) {
+        setSecurityHeaders(res);
+        setCorsHeaders(security.corsOrigins, req, res);
+        if (req.method === "OPTIONS") return answerOptionsAt(prefix, security.corsOrigins, req, res);
+        return (ApiGateway.methods as { httpHandler: (...a: unknown[]) => unknown }).httpHandler.call(this, req, res, next);
+      },
+      /** moleculer-web's hook: the identity authMiddleware established (none on public routes). */
+      authenticate(_ctx: HttpContext, _route: unknown, req: GuardedRequest) {
+        return req.$identity ?? null;
+      },
+      /** moleculer-web's hook, on the action it resolved: a second check that no route escapes the guard. */
+      authorize(ctx: HttpContext, _route: unknown, req: IncomingMessage & { $action?: { rawName?: string } }) {
+        requireAccess(ctx.meta.user, accessOfAction(req.$action?.rawName), security.policy);
+      },
       /** Replaces moleculer-web's handler, which logs stack traces: one line, no internals (SPEC §12). */
       errorHandler(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
         const { status } = toErrorBody(err as never);
@@ -158,6 +196,7 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
       },
       docs(ctx: HttpContext) {
         ctx.meta.$responseType = "text/html; charset=utf-8";
+        ctx.meta.$responseHeaders = { "Content-Security-Policy": DOCS_CSP };
         return docsPage(prefix);
       },
       /** `?wait=S` long-polls: answers as soon as the task ends (woken by `task.finished`), or after S seconds. */
@@ -165,7 +204,9 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
         const id = ctx.params.params.task_id;
         const wait = parseWait(ctx.params.query.wait);
         if (typeof wait === "string") throw invalid(wait, "wait");
-        const read = () => storeCall(() => backends.store.get(id));
+        const identity = identityOf(ctx);
+        // Another identity's task reads as unknown (404, not 403): ids do not leak (SPEC §4).
+        const read = () => storeCall(() => backends.store.get(id)).then((r) => (r && maySeeTask(identity, security.policy, r.owner) ? r : undefined));
         let record = await read();
         if (wait > 0 && (record?.state === "queued" || record?.state === "running")) {
           const woken = this.waiters.wait(id, wait * 1000);
@@ -192,7 +233,8 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
       /** Replicas read their queue depth through storeCall: with the store down they answer 503, as every route does. */
       async stats(this: GatewayThis, ctx: HttpContext) {
         const model = await this.requireModel(ctx);
-        return mergeReplicaStats(await callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}));
+        const stats = mergeReplicaStats(await callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, `${modelServiceName(model.meta.id)}.stats`, {}));
+        return isAdmin(identityOf(ctx), security.policy) ? stats : statsForNonAdmin(stats);
       },
       async update(this: GatewayThis, ctx: HttpContext) {
         const model = await this.requireModel(ctx);
@@ -203,6 +245,24 @@ export function apiService({ backends, port, prefix, bodyLimit, version, limits,
         return mergeReplicaStats(replies);
       },
       ...Object.fromEntries(TASK_NAMES.map((t) => [submitAction(t), submit(t)])),
+      /**
+       * SPEC §6.5 streaming: the request is checked here like any other, then a replica runs it
+       * as a stream (its `generation_stream` action) that this turns into server-sent events. A
+       * client that goes away stops the generation on the replica.
+       */
+      async streamGeneration(this: GatewayThis, ctx: HttpContext) {
+        const model = await this.requireModel(ctx);
+        const request = validateRequest(ctx.params.body, "generation", model.meta, limits);
+        await storeCall(() => security.limiter.take(identityOf(ctx), { requests: 0, items: itemCount(request) }));
+        const streamId = randomUUID();
+        const source = await ctx.call<Readable, object>(`${modelServiceName(model.meta.id)}.generation_stream`, { ...request, stream_id: streamId });
+        ctx.meta.$responseType = "text/event-stream; charset=utf-8";
+        ctx.meta.$responseHeaders = { "Cache-Control": "no-cache", "X-Accel-Buffering": "no" };
+        return sseStream(readEvents(source), streamId, () => {
+          source.destroy();
+          void ctx.broadcast("generation.cancel", { stream_id: streamId });
+        });
+      },
     },
   };
 }
@@ -236,9 +296,28 @@ function mergeReplicaStats(replies: Record<string, unknown>[]): Record<string, u
   return { ...replies[0], replicas: replies.flatMap((r) => (r.replicas as unknown[]) ?? []) };
 }
 
+/** The identity the guard established; ANONYMOUS only with `--auth none` (the guard admits no one else without one). */
+function identityOf(ctx: HttpContext): Identity {
+  return ctx.meta.user ?? ANONYMOUS;
+}
+
+/** Items a request carries, for the items-per-minute limit. */
+function itemCount(request: { input: unknown[] | { input_ids: unknown[] } }): number {
+  return Array.isArray(request.input) ? request.input.length : request.input.input_ids.length;
+}
+
+function answerOptionsAt(prefix: string, origins: string[], req: IncomingMessage, res: ServerResponse): void {
+  const path = pathUnder(prefix, req.url ?? "");
+  const methods = path !== undefined ? methodsAt(path) : [];
+  if (methods.length === 0) return sendError(req, res, notFound("no such route"));
+  answerOptions(origins, req, res, methods);
+}
+
 function sendError(_req: IncomingMessage, res: ServerResponse, err: Error): void {
   const { status, body } = toErrorBody(err as never);
-  if (status === 429) res.setHeader("Retry-After", "1");
+  const auth = err as AuthError;
+  if (status === 401) res.setHeader("WWW-Authenticate", auth.wwwAuthenticate ?? challenge());
+  if (status === 429 || (status === 503 && auth.retryAfterS !== undefined)) res.setHeader("Retry-After", String(auth.retryAfterS ?? 1));
   res.setHeader("Content-Type", "application/json; charset=utf-8");
   res.writeHead(status);
   res.end(JSON.stringify(body));

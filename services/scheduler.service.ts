@@ -22,6 +22,8 @@ export interface SubmitParams {
   request: TaskRequest;
   /** Refuse (429) when this many tasks of the model are already waiting or running. */
   maxQueue?: number;
+  /** The identity the task belongs to (the gateway sets it when auth is on); only it can read the task. */
+  owner?: string;
 }
 
 interface BrokerLike {
@@ -41,9 +43,10 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
           task: { type: "enum", values: [...TASK_NAMES] },
           request: { type: "object" },
           maxQueue: { type: "number", optional: true },
+          owner: { type: "string", optional: true, min: 1, max: 1024 },
         },
         async handler(this: { broker: BrokerLike }, ctx: Context<SubmitParams>) {
-          const { model, task, request, maxQueue } = ctx.params;
+          const { model, task, request, maxQueue, owner } = ctx.params;
           await checkAddOnReadiness(ctx, this.broker.registry, model, request);
           if (maxQueue !== undefined) {
             const depth = await storeCall(() => backends.queue.depth(model));
@@ -51,16 +54,22 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
           }
           const now = Date.now();
           const id = randomUUID();
-          await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0 }));
+          await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, ...(owner !== undefined ? { owner } : {}) }));
           await storeCall(() => backends.queue.enqueue({ taskId: id, model, task, request, enqueuedAt: now }));
           return { task_id: id };
         },
       },
-      /** A task's record, for Moleculer clients (large results are better read from the store directly). */
+      /**
+       * A task's record, for Moleculer clients (large results are better read from the store directly).
+       * Called with `identity`, it answers only that identity's tasks (null for others, as for unknown ids).
+       */
       result: {
-        params: { task_id: "string" },
-        async handler(ctx: Context<{ task_id: string }>) {
-          return storeCall(() => backends.store.get(ctx.params.task_id)).then((r) => r ?? null);
+        params: { task_id: "string", identity: { type: "string", optional: true } },
+        async handler(ctx: Context<{ task_id: string; identity?: string }>) {
+          const { task_id, identity } = ctx.params;
+          const record = await storeCall(() => backends.store.get(task_id));
+          if (!record || (identity !== undefined && record.owner !== identity)) return null;
+          return record;
         },
       },
       /** Persists the change, applies it on every replica, returns their statistics. */

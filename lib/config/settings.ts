@@ -3,11 +3,15 @@
  * the environment, the environment over defaults.
  */
 import { DEFAULT_LIMITS, DEFAULT_MAX_BATCH_SIZE, parseByteSize } from "./limits.ts";
+import { Option, positiveNumber, positiveInteger } from "./option.ts";
+import { SecuritySettings, SECURITY_OPTIONS, DEFAULT_SECURITY, checkSecuritySettings } from "./security-settings.ts";
+import { TransportSettings, TRANSPORT_OPTIONS, checkTransportSettings } from "./transport-settings.ts";
 
 export type Role = "gateway" | "scheduler" | "models";
 export const ALL_ROLES: readonly Role[] = Object.freeze(["gateway", "scheduler", "models"]);
 
-export interface Settings {
+/** Authentication, rate limits, bind address (security-settings.ts) and transporter credentials (transport-settings.ts) included. */
+export interface Settings extends SecuritySettings, TransportSettings {
   roles: Role[];
   /** Models file (JSON); undefined = the bundled demo models. */
   modelsFile?: string;
@@ -38,15 +42,7 @@ export interface Settings {
   maxBatchSize: number;
 }
 
-interface Option {
-  flag: string;
-  env: string;
-  key: keyof Settings;
-  help: string;
-  parse?: (s: string) => unknown;
-}
-
-export const OPTIONS: readonly Option[] = Object.freeze([
+export const OPTIONS: readonly Option<keyof Settings>[] = Object.freeze([
   { flag: "--roles", env: "SQUARE_ROLES", key: "roles", help: "comma list of gateway,scheduler,models (default: all)", parse: parseRoles },
   { flag: "--models", env: "SQUARE_MODELS", key: "modelsFile", help: "models file (JSON); default: the bundled demo models" },
   { flag: "--transporter", env: "TRANSPORTER", key: "transporter", help: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222; default: standalone" },
@@ -67,6 +63,8 @@ export const OPTIONS: readonly Option[] = Object.freeze([
   { flag: "--demo-dir", env: "SQUARE_DEMO_DIR", key: "demoDir", help: "where demo models are built when missing (default models/demo)" },
   { flag: "--cache-dir", env: "SQUARE_CACHE_DIR", key: "cacheDir", help: "cache of derived models, e.g. gradient graphs (default .cache/square-inference)" },
   { flag: "--log-level", env: "LOG_LEVEL", key: "logLevel", help: "error, warn, info, debug (default info)" },
+  ...SECURITY_OPTIONS,
+  ...TRANSPORT_OPTIONS,
 ]);
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -83,6 +81,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   logLevel: "info",
   ...DEFAULT_LIMITS,
   maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
+  ...DEFAULT_SECURITY,
 });
 
 function parseRoles(text: string): Role[] {
@@ -90,18 +89,6 @@ function parseRoles(text: string): Role[] {
   for (const r of roles) if (!ALL_ROLES.includes(r as Role)) throw new Error(`unknown role "${r}": use ${ALL_ROLES.join(", ")}`);
   if (roles.length === 0) throw new Error("--roles needs at least one role");
   return roles as Role[];
-}
-
-function positiveNumber(text: string, name: string): number {
-  const n = Number(text);
-  if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${text}"`);
-  return n;
-}
-
-function positiveInteger(text: string, name: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${text}"`);
-  return n;
 }
 
 function parseBodyLimit(text: string): string {
@@ -117,17 +104,19 @@ function parsePort(text: string): number {
 
 export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Settings {
   const settings: Settings = { ...DEFAULT_SETTINGS, roles: [...DEFAULT_SETTINGS.roles] };
-  const assign = (opt: Option, raw: string) => {
+  const assign = (opt: Option<keyof Settings>, raw: string) => {
     (settings as unknown as Record<string, unknown>)[opt.key] = opt.parse ? opt.parse(raw) : raw;
   };
   for (const opt of OPTIONS) if (env[opt.env] !== undefined && env[opt.env] !== "") assign(opt, env[opt.env] as string);
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const opt = OPTIONS.find((o) => o.flag === flag);
+    const opt = OPTIONS.find((o) => o.flag !== undefined && o.flag === flag);
     if (!opt) throw new Error(`unknown option "${argv[i]}" (see --help)`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value`);
     assign(opt, value);
   }
+  checkSecuritySettings(settings);
+  checkTransportSettings(settings);
   return settings;
 }

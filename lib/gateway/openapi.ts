@@ -41,10 +41,12 @@ function operation(route: RouteSpec, bounds: UpdateBounds) {
   if (route.model && !route.path.startsWith(":user")) params.push({ name: "hf_username", in: "query", required: false, schema: { type: "string" } } as never);
   if (route.action === "taskResult") params.push({ name: "wait", in: "query", required: false, schema: { type: "number", minimum: 0, maximum: 60 }, description: "long-poll: answer as soon as the task ends, or after this many seconds" } as never);
   const body = route.body === "task" ? TASK_BODY : route.body === "update" ? updateBody(bounds) : undefined;
-  const codes = body ? ["400", "404", "413", "415", "422", "429", "503"] : ["404", "422", "429", "503"];
+  const auth = route.access === "public" ? [] : ["401", "403"];
+  const codes = [...auth, ...(body ? ["400", "404", "413", "415", "422", "429", "503"] : ["404", "422", "429", "503"])];
   const errors = Object.fromEntries(codes.map((code) => [code, { description: "error", content: { "application/json": { schema: ERROR_BODY } } }]));
   return {
-    summary: route.summary,
+    summary: route.access === "admin" ? `${route.summary} (admin role)` : route.summary,
+    ...(route.access === "public" ? { security: [] } : {}),
     operationId: `${route.action}${route.path.startsWith(":user") ? "_user" : ""}`,
     parameters: params,
     ...(body ? { requestBody: { required: true, content: { "application/json": { schema: body } } } } : {}),
@@ -55,7 +57,9 @@ function operation(route: RouteSpec, bounds: UpdateBounds) {
 export function openApiDocument(prefix: string, version: string, bounds: UpdateBounds = DEFAULT_UPDATE_BOUNDS): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of ROUTES) (paths[openApiPath(prefix, route.path)] ??= {})[route.method.toLowerCase()] = operation(route, bounds);
-  return { openapi: "3.0.3", info: { title: "square-inference", version, description: "SQuARE-compatible model inference API" }, paths };
+  // With `--auth none` the bearer requirement is simply not enforced; the document stays the same.
+  const components = { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "a JWT (--auth jwt) or an API key (--auth apikey)" } } };
+  return { openapi: "3.0.3", info: { title: "square-inference", version, description: "SQuARE-compatible model inference API" }, security: [{ bearer: [] }], components, paths };
 }
 
 export function docsPage(prefix: string): string {

@@ -95,6 +95,7 @@ function unflatten(h: Record<string, string>): TaskRecord {
     updated_at: Number(h.updated_at),
     attempts: Number(h.attempts),
   };
+  if (h.owner !== undefined) record.owner = h.owner;
   for (const k of JSON_FIELDS) if (h[k] !== undefined) record[k] = JSON.parse(h[k]);
   return record as unknown as TaskRecord;
 }

@@ -30,6 +30,8 @@ export interface TaskRecord {
   created_at: number;
   updated_at: number;
   attempts: number;
+  /** The identity that created the task (auth on); others cannot read it (SPEC §4). Absent without auth. */
+  owner?: string;
   error?: TaskError;
   result?: Record<string, unknown>;
   timings?: TaskTimings;

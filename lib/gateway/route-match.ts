@@ -1,0 +1,33 @@
+/**
+ * Which route of the table a method and path reach, before moleculer-web resolves it: the
+ * gateway authenticates (and answers OPTIONS) ahead of body parsing. The first match wins, as
+ * moleculer-web's alias order does; `accessOfAction` re-checks the resolved action afterwards.
+ */
+import { ROUTES, RouteSpec } from "./routes.ts";
+
+interface Pattern {
+  route: RouteSpec;
+  regex: RegExp;
+}
+
+const PATTERNS: readonly Pattern[] = ROUTES.map((route) => ({
+  route,
+  regex: new RegExp(`^${route.path.split("/").map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}$`),
+}));
+
+/** The path under the prefix, without query and trailing slash; undefined when outside the prefix. */
+export function pathUnder(prefix: string, url: string): string | undefined {
+  let path = url.split("?", 1)[0];
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  if (path !== prefix && !path.startsWith(`${prefix}/`)) return undefined;
+  return path.slice(prefix.length + 1);
+}
+
+export function matchRoute(method: string | undefined, path: string): RouteSpec | undefined {
+  return PATTERNS.find((p) => p.route.method === method && p.regex.test(path))?.route;
+}
+
+/** Methods served at a path (for OPTIONS and its Allow header). */
+export function methodsAt(path: string): string[] {
+  return [...new Set(PATTERNS.filter((p) => p.regex.test(path)).map((p) => p.route.method))];
+}
