@@ -1,6 +1,7 @@
 /** SPEC §8 `attack_kwargs` (docs/attacks.md): names, types, ranges and defaults, checked at the gateway. */
 import type { FieldProblem } from "../errors.ts";
 import { EXPLAIN_METHODS, type ExplainMethod } from "../explain/options.ts";
+import { checkOptions, integerIn, oneOf, type OptionRule } from "../request/option-rules.ts";
 
 export const ATTACK_METHODS = Object.freeze(["hotflip", "input_reduction", "sub_span", "topk_tokens"] as const);
 export type AttackMethod = (typeof ATTACK_METHODS)[number];
@@ -22,11 +23,7 @@ export interface AttackOptions {
 /** Bounds keep one request from asking for unbounded work (each flip or reduction is a forward and a backward pass). */
 export const ATTACK_LIMITS = Object.freeze({ maxFlips: 100, maxReductions: 100, maxTokens: 1000 });
 
-type Rule = (v: unknown) => string | undefined;
-const integerIn = (lo: number, hi: number): Rule => (v) => (Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? undefined : `must be an integer from ${lo} to ${hi}`);
-const oneOf = (values: readonly string[]): Rule => (v) => (values.includes(v as string) ? undefined : `must be one of ${values.join(", ")}`);
-/** A Map, so a key named like an Object.prototype member is an unknown option, not a rule. */
-const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
+const RULES: ReadonlyMap<string, OptionRule> = new Map<string, OptionRule>([
   ["method", oneOf(ATTACK_METHODS)],
   ["saliency_method", oneOf(EXPLAIN_METHODS)],
   ["max_flips", integerIn(1, ATTACK_LIMITS.maxFlips)],
@@ -35,16 +32,8 @@ const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   ["max_tokens", integerIn(1, ATTACK_LIMITS.maxTokens)],
 ]);
 
-export function checkAttackKwargs(kwargs: Record<string, unknown>): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  if (!Object.hasOwn(kwargs, "method")) problems.push({ field: "attack_kwargs.method", message: `is required; one of ${ATTACK_METHODS.join(", ")}` });
-  for (const [key, value] of Object.entries(kwargs)) {
-    const rule = RULES.get(key);
-    const problem = rule ? rule(value) : `unknown option; known: ${[...RULES.keys()].join(", ")}`;
-    if (problem) problems.push({ field: `attack_kwargs.${key}`, message: problem });
-  }
-  return problems;
-}
+export const checkAttackKwargs = (kwargs: Record<string, unknown>): FieldProblem[] =>
+  checkOptions("attack_kwargs", kwargs, RULES, { method: `is required; one of ${ATTACK_METHODS.join(", ")}` });
 
 /** The options of a checked `attack_kwargs`, with SQuARE's defaults. */
 export function attackOptions(kwargs: Record<string, unknown>): AttackOptions {

@@ -1,5 +1,6 @@
 /** SPEC §7 `explain_kwargs`: names, types, ranges and defaults, checked at the gateway. */
 import type { FieldProblem } from "../errors.ts";
+import { checkOptions, integerIn, oneOf, type OptionRule } from "../request/option-rules.ts";
 
 export const EXPLAIN_METHODS = Object.freeze(["simple_grads", "integrated_grads", "smooth_grads", "attention", "scaled_attention"] as const);
 export type ExplainMethod = (typeof EXPLAIN_METHODS)[number];
@@ -22,13 +23,10 @@ export interface ExplainOptions {
 /** Bounds keep one request from asking for unbounded work (each step or sample is a forward+backward pass). */
 export const EXPLAIN_LIMITS = Object.freeze({ topK: 1000, steps: 200, samples: 200, noise: 10 });
 
-type Rule = (v: unknown) => string | undefined;
-const integerIn = (lo: number, hi: number): Rule => (v) => (Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi ? undefined : `must be an integer from ${lo} to ${hi}`);
-/** A Map, so a key named like an Object.prototype member (`toString`, `__proto__`) is an unknown option, not a rule. */
-const RULES: ReadonlyMap<string, Rule> = new Map<string, Rule>([
-  ["method", (v) => (EXPLAIN_METHODS.includes(v as ExplainMethod) ? undefined : `must be one of ${EXPLAIN_METHODS.join(", ")}`)],
+const RULES: ReadonlyMap<string, OptionRule> = new Map<string, OptionRule>([
+  ["method", oneOf(EXPLAIN_METHODS)],
   ["top_k", integerIn(1, EXPLAIN_LIMITS.topK)],
-  ["mode", (v) => (MODES.includes(v as ExplainMode) ? undefined : `must be one of ${MODES.join(", ")}`)],
+  ["mode", oneOf(MODES)],
   ["steps", integerIn(1, EXPLAIN_LIMITS.steps)],
   ["samples", integerIn(1, EXPLAIN_LIMITS.samples)],
   ["noise", (v) => (typeof v === "number" && v >= 0 && v <= EXPLAIN_LIMITS.noise ? undefined : `must be a number from 0 to ${EXPLAIN_LIMITS.noise}`)],
@@ -40,14 +38,7 @@ export const NOT_EXPLAINABLE = "this task cannot be explained; explanations exis
 
 export function checkExplainKwargs(kwargs: Record<string, unknown>): FieldProblem[] {
   if (Object.keys(kwargs).length === 0) return [];
-  const problems: FieldProblem[] = [];
-  if (!Object.hasOwn(kwargs, "method")) problems.push({ field: "explain_kwargs.method", message: `is required; one of ${EXPLAIN_METHODS.join(", ")}` });
-  for (const [key, value] of Object.entries(kwargs)) {
-    const rule = RULES.get(key);
-    const problem = rule ? rule(value) : `unknown option; known: ${[...RULES.keys()].join(", ")}`;
-    if (problem) problems.push({ field: `explain_kwargs.${key}`, message: problem });
-  }
-  return problems;
+  return checkOptions("explain_kwargs", kwargs, RULES, { method: `is required; one of ${EXPLAIN_METHODS.join(", ")}` });
 }
 
 /** The options of a checked, non-empty `explain_kwargs`; undefined when it is empty. */

@@ -15,7 +15,7 @@ import { benchModelDir } from "./fixtures.ts";
 import { benchInputs } from "./inputs.ts";
 import { keepAliveAgent, requestJson } from "./http.ts";
 import { closedLoop, serverSender } from "./load.ts";
-import { percentile, round } from "./stats.ts";
+import { medianMs as medianOf, round } from "./stats.ts";
 import { MODEL_DEFAULTS } from "../../lib/config/model-settings.ts";
 import type http from "node:http";
 
@@ -41,16 +41,6 @@ async function runTask(agent: http.Agent, base: string, body: unknown): Promise<
   }
 }
 
-async function medianMs(run: () => Promise<unknown>): Promise<number> {
-  await run();
-  const times: number[] = [];
-  for (let k = 0; k < REPEATS; k++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return percentile(times, 50);
-}
 
 async function main(): Promise<void> {
   const dir = await benchModelDir("minilm", log);
@@ -61,17 +51,17 @@ async function main(): Promise<void> {
   try {
     const text = inputs.texts[0];
     const pair = [inputs.texts[0], inputs.texts[1].split(" ").slice(0, 8).join(" ")];
-    const plainMs = await medianMs(() => runTask(agent, base, { input: [text] }));
+    const plainMs = await medianOf(() => runTask(agent, base, { input: [text] }), REPEATS);
     const rows: (string | number)[][] = [["plain request", round(plainMs, 1), 1, "-"]];
     const flips: { estimated_loss_change: number; loss_change: number }[] = [];
     for (const [name, kwargs] of Object.entries(ATTACKS)) {
       const input = name === "input_reduction" ? [pair] : [text];
       let variants = 0;
-      const ms = await medianMs(async () => {
+      const ms = await medianOf(async () => {
         const result = await runTask(agent, base, { input, attack_kwargs: kwargs });
         variants = result.contexts.length;
         if (name === "hotflip") flips.push(...result.adversarial.flips);
-      });
+      }, REPEATS);
       rows.push([`${name} (${JSON.stringify(kwargs)})`, round(ms, 1), round(ms / plainMs, 1), variants]);
       log(`${name}: ${ms.toFixed(1)} ms`);
     }

@@ -12,7 +12,7 @@ import { explainOptions, EXPLAIN_METHODS } from "../../lib/explain/options.ts";
 import { sliceWordText } from "../../lib/explain/words.ts";
 import { benchModelDir } from "./fixtures.ts";
 import { benchInputs } from "./inputs.ts";
-import { percentile, round } from "./stats.ts";
+import { medianMs as medianOf, round } from "./stats.ts";
 import type { BenchSuite, SuiteContext } from "./suite.ts";
 import type { TargetCheck } from "./report.ts";
 
@@ -20,16 +20,6 @@ const ITEMS = 4;
 const REPEATS = 5;
 const TARGETS: Record<string, number> = { simple_grads: 3, integrated_grads: 12 };
 
-async function medianMs(run: () => Promise<unknown>): Promise<number> {
-  await run(); // warm
-  const times: number[] = [];
-  for (let k = 0; k < REPEATS; k++) {
-    const t0 = performance.now();
-    await run();
-    times.push(performance.now() - t0);
-  }
-  return percentile(times, 50);
-}
 
 async function measure(ctx: SuiteContext, length: number) {
   const dir = await benchModelDir("minilm", ctx.log);
@@ -38,7 +28,7 @@ async function measure(ctx: SuiteContext, length: number) {
   try {
     const inputs = await benchInputs(dir, length, ITEMS);
     const sequences = inputs.encoded.slice(0, ITEMS);
-    const forwardMs = await medianMs(() => runtime.forward(sequences, ["logits"]));
+    const forwardMs = await medianOf(() => runtime.forward(sequences, ["logits"]), REPEATS);
     const { items } = await runtime.forward(sequences, ["logits"]);
     const targets: ExplainTarget[] = sequences.map((sequence, i) => {
       const logits = Array.from(items[i].logits.data as Float32Array);
@@ -52,7 +42,7 @@ async function measure(ctx: SuiteContext, length: number) {
     const rows: { method: string; ms: number; ratio: number }[] = [];
     for (const method of EXPLAIN_METHODS) {
       const options = explainOptions({ method, steps: 10, samples: 10, seed: 1 })!;
-      const ms = await medianMs(() => explainTargets(targets, options, backend));
+      const ms = await medianOf(() => explainTargets(targets, options, backend), REPEATS);
       rows.push({ method, ms: round(ms, 1), ratio: round(ms / forwardMs, 2) });
     }
     return { length, forwardMs: round(forwardMs, 1), rows };

@@ -9,3 +9,15 @@ export function percentile(samples: readonly number[], p: number): number {
 }
 
 export const round = (x: number, digits = 2): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
+
+/** The median wall time of `repeats` runs after one warm-up run. */
+export async function medianMs(run: () => Promise<unknown>, repeats: number): Promise<number> {
+  await run();
+  const times: number[] = [];
+  for (let k = 0; k < repeats; k++) {
+    const t0 = performance.now();
+    await run();
+    times.push(performance.now() - t0);
+  }
+  return percentile(times, 50);
+}
