@@ -10,6 +10,9 @@ import type { ApiSettingsSchema } from "moleculer-web";
 import type { Backends } from "../lib/backends.ts";
 import { ROUTES, submitAction } from "../lib/gateway/routes.ts";
 import { openApiDocument, docsPage } from "../lib/gateway/openapi.ts";
+import { managementRoute } from "../lib/gateway/management-routes.ts";
+import { managementActions, withPlacement } from "../lib/gateway/management-actions.ts";
+import { playgroundPage, playgroundAsset, PLAYGROUND_CSP } from "../lib/gateway/playground.ts";
 import { ModelDirectory, DeployedModel } from "../lib/gateway/model-directory.ts";
 import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
 import { taskResultResponse } from "../lib/gateway/task-result.ts";
@@ -35,7 +38,7 @@ import { setSecurityHeaders, DOCS_CSP } from "../lib/auth/security-headers.ts";
 import { setCorsHeaders, answerOptions } from "../lib/auth/cors.ts";
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
-import { sseStream } from "../lib/gateway/sse.ts";
+import { sseStream, isEventStream, sendEventStream } from "../lib/gateway/sse.ts";
 import { readEvents } from "../lib/orchestration/event-stream.ts";
 
 export interface GatewayOptions {
@@ -52,6 +55,8 @@ export interface GatewayOptions {
   limits: RequestLimits;
   /** The largest values `update` may set. */
   bounds: UpdateBounds;
+  /** Route prefix of the model-manager routes (lib/gateway/management-routes.ts); default /api/models. */
+  modelsPrefix?: string;
 }
 
 interface HttpParams {
@@ -75,7 +80,7 @@ interface GatewayThis {
 
 // Moleculer 0.15 types every action, method and lifecycle handler with the service as `this`
 // (the 4th type parameter); the gateway's handlers use the fields `created` sets up.
-export function apiService({ backends, port, host, security, prefix, bodyLimit, version, limits, bounds }: GatewayOptions): ServiceSchema<ApiSettingsSchema, Record<string, unknown>, Record<string, unknown>, GatewayThis> {
+export function apiService({ backends, port, host, security, prefix, bodyLimit, version, limits, bounds, modelsPrefix = "/api/models" }: GatewayOptions): ServiceSchema<ApiSettingsSchema, Record<string, unknown>, Record<string, unknown>, GatewayThis> {
   const aliases = Object.fromEntries(ROUTES.map((r) => [`${r.method} ${r.path}`, `api.${r.action}`]));
 
   const submit = (task: TaskName) => ({
@@ -109,6 +114,7 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
           authorization: true,
           onError: sendError,
         },
+        { ...managementRoute(modelsPrefix, security), onError: sendError },
       ],
       onError: sendError,
       log4XXResponses: false,
@@ -151,6 +157,11 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
       authorize(ctx: HttpContext, _route: unknown, req: IncomingMessage & { $action?: { rawName?: string } }) {
         requireAccess(ctx.meta.user, accessOfAction(req.$action?.rawName), security.policy);
       },
+      /** Event streams (generation/stream) are sent here; everything else as moleculer-web sends it. */
+      sendResponse(this: GatewayThis, req: IncomingMessage, res: ServerResponse, data: unknown, action: unknown) {
+        if (isEventStream(data)) return sendEventStream(res, data);
+        return (ApiGateway.methods as { sendResponse: (...a: unknown[]) => unknown }).sendResponse.call(this, req, res, data, action);
+      },
       /** Replaces moleculer-web's handler, which logs stack traces: one line, no internals (SPEC §12). */
       errorHandler(this: GatewayThis, req: IncomingMessage, res: ServerResponse, err: Error) {
         const { status } = toErrorBody(err as never);
@@ -180,24 +191,43 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
     },
     actions: {
       heartbeat: () => ({ is_alive: true }),
-      models(this: GatewayThis) {
-        return this.directory.list().map((m) => ({
+      models(this: GatewayThis, ctx: HttpContext) {
+        return withPlacement(ctx, this.directory.list().map((m) => ({
           id: m.meta.id,
           tasks: m.meta.tasks,
           max_input: m.meta.maxInput,
           replicas_ready: m.replicas.length,
           replicas: m.replicas,
-        }));
+        })));
       },
       openapi: () => openApiDocument(prefix, version, bounds),
-      metrics(this: GatewayThis, ctx: HttpContext) {
+      /** This gateway's metrics and, unless `?scope=gateway`, every replica's (lib/gateway/metrics.ts collectCluster). */
+      async metrics(this: GatewayThis, ctx: HttpContext) {
+        const cluster = ctx.params.query.scope === "gateway" ? undefined : await this.metrics.collectCluster({
+          models: this.directory.list().map((m) => ({ id: m.meta.id, nodes: [...new Set(m.replicas.map((r) => r.node))] })),
+          queueDepth: (model) => backends.queue.depth(model),
+          replicaSnapshot: (model, nodeID) => ctx.call(`${modelServiceName(model)}.metrics`, {}, { nodeID, timeout: METRICS_CALL_TIMEOUT_MS }),
+        });
         ctx.meta.$responseType = this.metrics.contentType;
-        return this.metrics.render();
+        return this.metrics.render(cluster);
       },
       docs(ctx: HttpContext) {
         ctx.meta.$responseType = "text/html; charset=utf-8";
         ctx.meta.$responseHeaders = { "Content-Security-Policy": DOCS_CSP };
         return docsPage(prefix);
+      },
+      /** The playground page (web/playground, built by `npm run build`): its CSP allows only itself. */
+      async playground(ctx: HttpContext) {
+        const page = await playgroundPage(prefix);
+        ctx.meta.$responseType = "text/html; charset=utf-8";
+        ctx.meta.$responseHeaders = { "Content-Security-Policy": PLAYGROUND_CSP };
+        return page;
+      },
+      async playgroundAsset(ctx: HttpContext) {
+        const { type, body } = await playgroundAsset(ctx.params.params.asset);
+        ctx.meta.$responseType = type;
+        ctx.meta.$responseHeaders = { "Content-Security-Policy": PLAYGROUND_CSP };
+        return body;
       },
       /** `?wait=S` long-polls: answers as soon as the task ends (woken by `task.finished`), or after S seconds. */
       async taskResult(this: GatewayThis, ctx: HttpContext) {
@@ -256,16 +286,18 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
         await storeCall(() => security.limiter.take(identityOf(ctx), { requests: 0, items: itemCount(request) }));
         const streamId = randomUUID();
         const source = await ctx.call<Readable, object>(`${modelServiceName(model.meta.id)}.generation_stream`, { ...request, stream_id: streamId });
-        ctx.meta.$responseType = "text/event-stream; charset=utf-8";
-        ctx.meta.$responseHeaders = { "Cache-Control": "no-cache", "X-Accel-Buffering": "no" };
         return sseStream(readEvents(source), streamId, () => {
           source.destroy();
           void ctx.broadcast("generation.cancel", { stream_id: streamId });
         });
       },
+      ...managementActions,
     },
   };
 }
+
+/** How long /metrics waits for one replica's snapshot before leaving it out. */
+const METRICS_CALL_TIMEOUT_MS = 5000;
 
 /** Content encodings a JSON body may come in: those moleculer-web 0.10's body-parser 1 inflated. */
 const BODY_ENCODINGS = new Set(["identity", "gzip", "deflate"]);

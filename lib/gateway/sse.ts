@@ -4,7 +4,8 @@
  * `task_result` gives a finished task, or `error`, with the body of a failed one. When the client
  * goes away first, `onAbandoned` runs (the gateway then stops the generation on its replica).
  */
-import { Readable } from "node:stream";
+import { Readable, pipeline } from "node:stream";
+import type { ServerResponse } from "node:http";
 import type { StreamEvent } from "../orchestration/event-stream.ts";
 
 const frame = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -33,5 +34,18 @@ export function sseStream(events: AsyncIterable<StreamEvent>, streamId: string, 
   stream.on("close", () => {
     if (!finished) onAbandoned();
   });
-  return stream;
+  return Object.assign(stream, { [EVENT_STREAM]: true });
+}
+
+const EVENT_STREAM = Symbol("server-sent events");
+
+export const isEventStream = (data: unknown): data is Readable => typeof data === "object" && data !== null && (data as Record<symbol, unknown>)[EVENT_STREAM] === true;
+
+/**
+ * Writes an event stream to the response. A client that leaves early is a normal end of a stream,
+ * not an error: nothing is logged (moleculer-web's own stream sending logs it with a stack trace).
+ */
+export function sendEventStream(res: ServerResponse, stream: Readable): void {
+  res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", "X-Accel-Buffering": "no" });
+  pipeline(stream, res, () => undefined);
 }

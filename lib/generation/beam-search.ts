@@ -139,9 +139,17 @@ export class BeamSearch implements Decoding {
   result(prompt: number): PromptResult {
     const state = this.prompts[prompt];
     if (!state.done) throw new Error(`prompt ${prompt} is still searching`);
-    const sequences: GeneratedSequence[] = state.pool
-      .filter((s) => s.finished)
-      .slice(0, this.config.numReturnSequences)
+    const finished = state.pool.filter((s) => s.finished).slice(0, this.config.numReturnSequences);
+    // Degenerate scores (every candidate -Infinity, e.g. forced BOS and forced EOS on the same step)
+    // can leave slots unfinished: the best running beams fill them, so a prompt always gets
+    // num_return_sequences sequences.
+    const fillers: Slot[] = state.running.slice(0, this.config.numReturnSequences - finished.length).map((b) => ({
+      score: b.score / Math.pow(Math.max(1, b.tokenScores.length), this.config.lengthPenalty),
+      finished: false,
+      tokens: b.tokens,
+      tokenScores: b.tokenScores,
+    }));
+    const sequences: GeneratedSequence[] = [...finished, ...fillers]
       .map((s) => {
         const tokens = s.tokens.slice(s.tokens.length - s.tokenScores.length);
         return { tokens, finishReason: this.eos.has(tokens[tokens.length - 1]) ? "eos" : "length", tokenScores: s.tokenScores.slice(), score: s.score };

@@ -69,6 +69,9 @@ export const DEFAULT_LIMITS: GenerationLimits = Object.freeze({
   maxEosTokens: 16,
 });
 
+/** |length_penalty| above this makes new_tokens^length_penalty overflow or underflow (scores become ±Infinity or NaN). */
+export const LENGTH_PENALTY_BOUND = 10;
+
 /** SPEC §6.5 default when neither the request nor the model sets a length. */
 export const DEFAULT_MAX_NEW_TOKENS = 20;
 
@@ -209,6 +212,8 @@ export function parseGenerationOptions(kwargs: RequestKwargs, ctx: GenerationCon
   range("top_k", (v) => v >= 0, "must be at least 0 (0 keeps every token)");
   range("top_p", (v) => v >= 0 && v <= 1, "must be between 0 and 1 (1 keeps every token)");
   range("num_beams", (v) => v >= 1 && v <= limits.maxBeams, `must be between 1 and ${limits.maxBeams}`);
+  // length^length_penalty must stay a finite, non-zero float64 for every length up to the limit (1024^±10 does).
+  range("length_penalty", (v) => v >= -LENGTH_PENALTY_BOUND && v <= LENGTH_PENALTY_BOUND, `must be between -${LENGTH_PENALTY_BOUND} and ${LENGTH_PENALTY_BOUND}`);
   range("num_return_sequences", (v) => v >= 1 && v <= limits.maxReturnSequences, `must be between 1 and ${limits.maxReturnSequences}`);
   range("repetition_penalty", (v) => v > 0, "must be greater than 0 (1 means no penalty)");
   range("no_repeat_ngram_size", (v) => v >= 0 && v <= limits.maxTotalLength, `must be between 0 (off) and ${limits.maxTotalLength}`);

@@ -48,10 +48,13 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
   name: "generation",
   accepts: ["single"],
 
+  /** Prompts are texts: the decoded output starts from them (pre-tokenized prompts are a possible later addition). */
+  preprocessedProblems: () => [{ field: "is_preprocessed", message: "generation takes text prompts, not token arrays" }],
+
   parse(request, model: ModelFacts) {
     if (!model.generation) return { ok: false, problems: [{ field: "task", message: NOT_GENERATIVE }] };
     const { options, problems } = parseGenerationOptions(request, { modelDefaults: { ...model.generation.config }, vocabSize: model.generation.vocabSize });
-    return parsed(problems, () => ({ generation: options!, tokenize: tokenizeOptions(request.preprocessing_kwargs, model.maxLength, "do_not_truncate") }));
+    return parsed(problems, () => ({ generation: options!, tokenize: promptTokenizing(request, model.maxLength) }));
   },
 
   async start(request: TaskRequest, options: GenerationTaskOptions, model: LoadedModel): Promise<GenerationState> {
@@ -62,7 +65,7 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
     const o = options.generation;
     const decoderOnly = gen.architecture === "decoder-only";
     const starts = prompts.map((p, i) => (decoderOnly ? promptIds(p, o, i) : [decoderStart(o)]));
-    checkLengths(starts, prompts, o, gen);
+    checkLengths(starts, prompts, o, gen, model.folder.maxLength);
     const { decoding, seed } = createDecoding(o, starts.map((tokens) => ({ tokens })));
     return { texts, options: o, model: gen, tokenizerModel: model, starts, prompts, decoding, seed, rows: [], previous: [] };
   },
@@ -95,6 +98,15 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
 };
 Object.freeze(generation);
 
+/**
+ * Prompts are not truncated unless the client asks (`truncation: true` or a strategy), then to the
+ * model's length; a prompt too long for the model is refused by name at start.
+ */
+function promptTokenizing(request: TaskRequest, maxLength: number): TokenizeOptions {
+  const options = tokenizeOptions(request.preprocessing_kwargs, maxLength, "do_not_truncate");
+  return request.preprocessing_kwargs.truncation === true ? { ...options, truncation: "longest_first" } : options;
+}
+
 /** The model-side row for a decoding row: a prefill feeds its whole start, a continuation its last token with its parent's cache. */
 function generationRow(state: GenerationState, row: StepRow): GenerationRow {
   const encoder = state.encoders?.[row.prompt];
@@ -118,7 +130,7 @@ function decoderStart(options: GenerationOptions): number {
 }
 
 /** `max_length` must leave room for a new token, and no sequence may outgrow the model's positions. */
-function checkLengths(starts: readonly number[][], prompts: readonly Encoded[], options: GenerationOptions, model: GenerationModel): void {
+function checkLengths(starts: readonly number[][], prompts: readonly Encoded[], options: GenerationOptions, model: GenerationModel, encoderLength: number): void {
   const problems = lengthProblems(options, starts.map((s) => s.length));
   starts.forEach((start, i) => {
     const total = start.length + maxNewTokensFor(options, start.length);
@@ -126,6 +138,9 @@ function checkLengths(starts: readonly number[][], prompts: readonly Encoded[], 
       problems.push({ field: `input.${i}`, message: `prompt ${i} has ${start.length} tokens; with ${maxNewTokensFor(options, start.length)} new tokens its sequence would hold ${total}, more than the model's ${model.maxPositions} positions` });
     }
     if (model.architecture === "encoder-decoder" && prompts[i].ids.length === 0) problems.push({ field: `input.${i}`, message: "is empty: the encoder needs at least one token" });
+    if (model.architecture === "encoder-decoder" && prompts[i].ids.length > encoderLength) {
+      problems.push({ field: `input.${i}`, message: `has ${prompts[i].ids.length} tokens; the model's encoder takes at most ${encoderLength} (set preprocessing_kwargs.truncation to true to cut it)` });
+    }
   });
   if (problems.length) throw invalidFields(problems);
 }

@@ -22,18 +22,32 @@ export interface FuzzCase {
   raw?: string;
   headers?: Record<string, string>;
   /** The task route it targets, for the result oracle. */
-  task?: TextTask;
+  task?: Task;
+  /** A `/generation/stream` request: the answer is server-sent events (or a JSON refusal). */
+  stream?: boolean;
+  /** Stream only: the client goes away after this many bytes of the answer (the generation must stop, the server live on). */
+  abortAfter?: number;
 }
 
 export type TextTask = "sequence-classification" | "token-classification" | "embedding" | "question-answering";
 export const TEXT_TASKS: readonly TextTask[] = ["sequence-classification", "token-classification", "embedding", "question-answering"];
+export type Task = TextTask | "generation";
 export const FAMILIES = ["bert", "roberta", "distilbert"] as const;
 const HEAD: Record<TextTask, string> = { "sequence-classification": "sst", "token-classification": "ner", embedding: "base", "question-answering": "qa" };
 export const modelFor = (family: string, task: TextTask) => `${family}-tiny-${HEAD[task]}`;
 /** Served by routes.test.ts: every family × head, plus one id in the `{hf_username}/{identifier}` form. */
 export const SLASH_MODEL = "fuzz/bert-tiny-sst";
-export const MODELS = [...FAMILIES.flatMap((f) => TEXT_TASKS.map((t) => modelFor(f, t))), SLASH_MODEL];
-export const TASK_OF = (model: string): TextTask => TEXT_TASKS.find((t) => model.endsWith(`-${HEAD[t]}`))!;
+/** The generative demo fixtures (SPEC §6.5): what the oracle needs to know of each. */
+export const GEN_MODELS = ["gpt2-tiny", "t5-tiny", "bart-tiny"] as const;
+export type GenModel = (typeof GEN_MODELS)[number];
+export const GEN_FACTS: Record<GenModel, { vocab: number; positions: number; decoderOnly: boolean }> = {
+  "gpt2-tiny": { vocab: 857, positions: 128, decoderOnly: true },
+  "t5-tiny": { vocab: 682, positions: 512, decoderOnly: false },
+  "bart-tiny": { vocab: 861, positions: 64, decoderOnly: false },
+};
+export const isGenModel = (model: string): model is GenModel => (GEN_MODELS as readonly string[]).includes(model);
+export const MODELS = [...FAMILIES.flatMap((f) => TEXT_TASKS.map((t) => modelFor(f, t))), SLASH_MODEL, ...GEN_MODELS];
+export const TASK_OF = (model: string): Task => (isGenModel(model) ? "generation" : TEXT_TASKS.find((t) => model.endsWith(`-${HEAD[t]}`))!);
 
 export const PROTO_KEYS = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "isPrototypeOf"] as const;
 
@@ -272,6 +286,183 @@ export function taskCase(tasks: readonly TextTask[], body: (t: TextTask) => fc.A
   );
 }
 
+// ---- generation (SPEC §6.5) ---------------------------------------------------------------
+
+/** Boundary values of every generation option (lib/generation/options.ts): valid ones, and just past each bound. */
+const GEN_VALID: Record<string, readonly unknown[]> = {
+  max_new_tokens: [1, 1, 2, 3, 4, 5, 8, 12, 20, 63, 127],
+  max_length: [1, 2, 3, 4, 6, 8, 12, 16, 24, 64, 65, 128],
+  min_new_tokens: [0, 1, 2, 5, 20, 1024],
+  min_length: [0, 1, 2, 5, 30, 128, 8192],
+  do_sample: [true, false],
+  temperature: [5e-324, 1e-30, 0.01, 0.5, 0.7, 1, 2, 100, 1e30, 1e308, 0, new RawNumber("-0")],
+  top_k: [0, 1, 2, 5, 50, 681, 682, 856, 857, 861, 862, 1e9, 2 ** 53 - 1],
+  top_p: [0, 5e-324, 1e-9, 0.1, 0.5, 0.9, 0.999999, 1, new RawNumber("1.0")],
+  num_beams: [1, 2, 3, 4, 8, 16],
+  num_return_sequences: [1, 2, 3, 4, 8, 16],
+  length_penalty: [0, -1, 0.5, 1, 2, 1e308, -1e308, 5e-324],
+  early_stopping: [true, false, "never"],
+  repetition_penalty: [5e-324, 1e-30, 0.5, 1, 1.2, 2, 1e30, 1e308],
+  no_repeat_ngram_size: [0, 1, 2, 3, 4, 20, 128, 8192],
+  eos_token_id: [0, 1, 2, 3, 681, 856, 860, [], [0], [1, 2], [856, 856], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]],
+  pad_token_id: [0, 1, 2, 681, 856, 860],
+  bos_token_id: [0, 1, 2, 681, 856, 860],
+  output_scores: [true, false],
+  seed: [0, 1, 7, -1, 2 ** 31, 2 ** 32, 2 ** 53 - 1, -(2 ** 53 - 1), new RawNumber("-0")],
+  return_full_text: [true, false],
+  clean_up_tokenization_spaces: [true, false],
+};
+const GEN_INVALID: Record<string, readonly unknown[]> = {
+  max_new_tokens: [0, -1, 1024, 1025, 128, 512, 2 ** 31, 2 ** 53, 1.5, new RawNumber("1e999"), "5"],
+  max_length: [0, -1, 129, 512, 8192, 8193, 2 ** 53, 0.5, "8"],
+  min_new_tokens: [-1, 1025, 2 ** 53, 0.5],
+  min_length: [-1, 8193, 1e15, 1.5],
+  do_sample: ["true", 1, 0, null, "yes"],
+  temperature: [-1, -5e-324, new RawNumber("1e999"), new RawNumber("-1e999"), "NaN", "Infinity", "-Infinity", "0.7", null, true],
+  top_k: [-1, 0.5, 2 ** 53, 1e308, "50"],
+  top_p: [-0.1, -5e-324, 1.0000001, 2, 1e308, "NaN", new RawNumber("1e999")],
+  num_beams: [0, -1, 17, 1e15, 2.5, "4"],
+  num_return_sequences: [0, -1, 17, 1e6, 1.5],
+  length_penalty: [new RawNumber("1e999"), "NaN", "1", null],
+  early_stopping: ["always", "NEVER", "", "false", 0, 1, null, ["never"]],
+  repetition_penalty: [0, new RawNumber("-0"), -1, -5e-324, new RawNumber("1e999"), "1"],
+  no_repeat_ngram_size: [-1, 8193, 2 ** 53, 0.5],
+  eos_token_id: [-1, 682, 857, 861, 862, 2 ** 31, 2 ** 53, 1e308, 0.5, "1", null, [-1], [857], [1, 1e15], [[1]], ["1"], Array.from({ length: 17 }, (_, i) => i), Array.from({ length: 100_000 }, () => 1)],
+  pad_token_id: [-1, 682, 857, 861, 2 ** 31, 2 ** 53, 0.5, [0], "0", null],
+  bos_token_id: [-1, 682, 857, 861, 2 ** 31, 2 ** 53, 0.5, [0], "0", null],
+  output_scores: ["true", 1, null],
+  seed: [2 ** 53, -(2 ** 53), 1e308, 1.5, -0.5, "7", new RawNumber("1e999"), new RawNumber("123456789012345678901234567890"), null],
+  return_full_text: ["false", 0, null],
+  clean_up_tokenization_spaces: ["true", 1, null],
+};
+export const GENERATION_KEYS = Object.keys(GEN_VALID);
+
+/** One option's value: mostly a valid boundary, sometimes one just past a bound, now and then anything. */
+const genValue = (key: string) =>
+  fc.oneof({ weight: 10, arbitrary: fc.constantFrom(...GEN_VALID[key]) }, { weight: 2, arbitrary: fc.constantFrom(...GEN_INVALID[key]) }, { weight: 1, arbitrary: hostileScalar });
+
+/**
+ * A coherent decoding strategy, so that many bodies pass validation and reach the decoder: greedy,
+ * sampling (several sequences, a seed) or beam search (num_return_sequences ≤ num_beams). Lengths
+ * stay short on average: the suite runs in CI.
+ */
+type Entries = [string, unknown][];
+const strategy: fc.Arbitrary<Entries> = fc.oneof(
+  fc.constant<Entries>([]),
+  fc.tuple(fc.integer({ min: 1, max: 4 }), maybe(fc.constantFrom(...GEN_VALID.seed), 2, 1), maybe(fc.constantFrom(0.3, 1, 3), 1, 1))
+    .map(([n, seed, t]): Entries => [["do_sample", true], ["num_return_sequences", n], ["seed", seed], ["temperature", t]]),
+  fc.tuple(fc.integer({ min: 1, max: 16 }), fc.nat(), fc.constantFrom<unknown>(true, false, "never"))
+    .map(([b, r, es]): Entries => [["num_beams", b], ["num_return_sequences", 1 + (r % b)], ["early_stopping", es]]),
+);
+/** Short runs mostly: `max_new_tokens` absent means 20. */
+const length = fc.oneof(
+  { weight: 3, arbitrary: fc.constant<Entries>([]) },
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 8 }).map((n): Entries => [["max_new_tokens", n]]) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 30 }).map((n): Entries => [["max_length", n]]) },
+);
+
+/** Generation options: a strategy and a length, overlaid by a few options at and beyond their bounds, now and then an odd key. */
+const generationOptions = (present: number, absent: number): fc.Arbitrary<Record<string, unknown>> =>
+  withOddKey(
+    fc.tuple(strategy, length, fc.tuple(...GENERATION_KEYS.map((k) => maybe(genValue(k), present, absent)))).map(([s, l, values]) => {
+      const entries = new Map<string, unknown>([...s, ...l]);
+      GENERATION_KEYS.forEach((k, i) => values[i] !== undefined && entries.set(k, values[i]));
+      return obj([...entries]);
+    }),
+  );
+
+/** model_kwargs for generation: the same options (task_kwargs wins), or the encoder tasks' keys (refused for generation). */
+const generationModelKwargs = fc.oneof(
+  { weight: 3, arbitrary: generationOptions(1, 12) },
+  { weight: 1, arbitrary: modelKwargs },
+  { weight: 1, arbitrary: hostileValue },
+);
+
+const generationInput: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 12, arbitrary: fc.array(text, { minLength: 1, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.array(fc.constantFrom("", " ", "\u0000", "\uD800", "</s>", "<s>", "<pad>", "<|endoftext|>", "\u200B"), { minLength: 1, maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.tuple(longText).map(([t]) => [t]) },
+  { weight: 1, arbitrary: fc.array(pairOf(text, text), { minLength: 1, maxLength: 2 }) },
+  { weight: 1, arbitrary: badInput },
+);
+
+/** A generation body: hostile prompts, every option at and beyond its bounds, add-ons that generation must refuse. */
+export const generationBody: fc.Arbitrary<unknown> = withOddKey(
+  fc.record({
+    input: generationInput,
+    task_kwargs: fc.oneof({ weight: 20, arbitrary: generationOptions(1, 10) }, { weight: 1, arbitrary: hostileValue }),
+    model_kwargs: maybe(generationModelKwargs, 1, 5),
+    preprocessing_kwargs: maybe(preprocessingKwargs, 1, 4),
+    explain_kwargs: maybe(explainKwargs, 1, 25),
+    attack_kwargs: maybe(attackKwargs, 1, 25),
+    adapter_name: maybe(adapterName, 1, 30),
+    is_preprocessed: maybe(fc.constantFrom<unknown>(false, true, "true", 0, null), 1, 25),
+  }).map((r) => obj(Object.entries(r))),
+);
+
+/** `is_preprocessed` generation: token arrays (in and out of vocabulary) with short generation options. */
+export const preprocessedGenerationBody: fc.Arbitrary<unknown> = withOddKey(
+  fc.record({
+    input: fc.oneof({ weight: 8, arbitrary: withOddKey(preprocessedInput) }, { weight: 1, arbitrary: badInput }),
+    is_preprocessed: fc.oneof({ weight: 10, arbitrary: fc.constant<unknown>(true) }, { weight: 1, arbitrary: hostileScalar }),
+    task_kwargs: maybe(generationOptions(1, 20), 3, 1),
+    preprocessing_kwargs: maybe(preprocessingKwargs, 1, 8),
+  }).map((r) => obj(Object.entries(r))),
+);
+
+/**
+ * POST /{model}/generation or /{model}/generation/stream: mostly the given generative models,
+ * sometimes any model (a text model answers 422 naming `task`); some streams are abandoned by
+ * the client after a few bytes.
+ */
+export function generationCase(models: readonly string[], body: fc.Arbitrary<unknown> = generationBody): fc.Arbitrary<FuzzCase> {
+  return fc.record({
+    model: fc.oneof({ weight: 30, arbitrary: fc.constantFrom(...models) }, { weight: 1, arbitrary: fc.constantFrom(...MODELS) }),
+    stream: fc.boolean(),
+    abortAfter: maybe(fc.constantFrom(1, 20, 60, 200), 1, 12),
+    body,
+  }).map(({ model, stream, abortAfter, body: b }): FuzzCase => ({
+    method: "POST",
+    path: `/${model}/generation${stream ? "/stream" : ""}`,
+    body: b,
+    task: "generation",
+    ...(stream ? { stream, ...(abortAfter !== undefined ? { abortAfter } : {}) } : {}),
+  }));
+}
+
+/** A probe request and hostile requests sent at the same time (their rows share batches: continuous batching). */
+export interface ConcurrentCase {
+  probe: FuzzCase;
+  /** The probe again, alongside `others`: by the async or the stream route. */
+  again: FuzzCase;
+  others: FuzzCase[];
+}
+
+/** A deterministic, valid request: greedy, seeded sampling or beam search, a few short prompts, few new tokens. */
+const probeBody = fc.record({
+  input: fc.array(fc.tuple(fc.array(fc.constantFrom(...WORDS), { minLength: 1, maxLength: 6 }), maybe(piece, 1, 3)).map(([ws, p]) => [...ws, ...(p ? [p] : [])].join(" ")), { minLength: 1, maxLength: 3 }),
+  strategy: fc.oneof(
+    fc.constant<Entries>([]),
+    fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 0, max: 2 ** 31 }), fc.constantFrom(0.5, 1, 2), fc.constantFrom(0, 5, 50), fc.constantFrom(0.8, 1))
+      .map(([n, seed, t, k, p]): Entries => [["do_sample", true], ["num_return_sequences", n], ["seed", seed], ["temperature", t], ["top_k", k], ["top_p", p]]),
+    fc.tuple(fc.integer({ min: 2, max: 6 }), fc.nat(), fc.constantFrom<unknown>(true, false, "never"), fc.constantFrom(0.5, 1, 2))
+      .map(([b, r, es, lp]): Entries => [["num_beams", b], ["num_return_sequences", 1 + (r % b)], ["early_stopping", es], ["length_penalty", lp]]),
+  ),
+  extra: fc.tuple(maybe(fc.constantFrom(1.2, 2), 1, 3), maybe(fc.constantFrom(2, 3), 1, 3), maybe(fc.constantFrom(1, 3), 1, 3), maybe(fc.boolean(), 1, 3))
+    .map(([rp, ngram, minNew, scores]): Entries => [["repetition_penalty", rp], ["no_repeat_ngram_size", ngram], ["min_new_tokens", minNew], ["output_scores", scores]]),
+  maxNew: fc.integer({ min: 1, max: 12 }),
+}).map(({ input, strategy: st, extra, maxNew }) => obj([["input", input], ["task_kwargs", obj([...st, ...extra, ["max_new_tokens", maxNew]])]]));
+
+export const concurrentCase: fc.Arbitrary<ConcurrentCase> = fc.record({
+  model: fc.constantFrom(...GEN_MODELS),
+  body: probeBody,
+  streamAgain: fc.boolean(),
+  others: fc.array(generationCase(GEN_MODELS), { minLength: 1, maxLength: 3 }),
+}).map(({ model, body, streamAgain, others }) => {
+  const probe: FuzzCase = { method: "POST", path: `/${model}/generation`, body, task: "generation" };
+  return { probe, again: streamAgain ? { ...probe, path: `${probe.path}/stream`, stream: true } : probe, others };
+});
+
 export const updateCase: fc.Arbitrary<FuzzCase> = fc.record({
   model: fc.constantFrom(...MODELS),
   body: fc.oneof(
@@ -304,7 +495,7 @@ const rawText = fc.oneof(
 /** Bodies in odd encodings and content types; each sends `raw` bytes (latin1 string) with these headers. */
 export const malformedCase: fc.Arbitrary<FuzzCase> = fc.record({
   model: fc.constantFrom(...MODELS),
-  route: fc.constantFrom(...TEXT_TASKS, "generation", "update"),
+  route: fc.constantFrom(...TEXT_TASKS, "generation", "generation/stream", "update"),
   text: rawText,
   framing: fc.constantFrom("json", "text/plain", "none", "utf-16", "latin1-charset", "gzip-plain", "gzip-real", "gzip-truncated", "deflate-plain", "deflate-real", "br-plain", "gzip,gzip", "x-unknown", "invalid-utf8", "huge"),
 }).map(({ model, route, text: t, framing }): FuzzCase => {
@@ -349,5 +540,9 @@ export const idCase: fc.Arbitrary<FuzzCase> = fc.oneof(
   fc.tuple(oddModelId, fc.constantFrom("stats", "health/heartbeat"), query).map(([id, r, q]): FuzzCase => ({ method: "GET", path: `/${id}/${r}${q}` })),
   fc.tuple(oddModelId, oddModelId, fc.constantFrom("stats", "health/heartbeat")).map(([u, id, r]): FuzzCase => ({ method: "GET", path: `/${u}/${id}/${r}` })),
   fc.constantFrom<FuzzCase>(...["/health/heartbeat", "/models", "/openapi.json", "/docs", "/metrics", "/", "/__proto__", "/constructor/constructor/constructor/stats"].map((path) => ({ method: "GET" as const, path }))),
-  fc.tuple(oddModelId, fc.constantFrom(...TEXT_TASKS, "generation"), query).map(([id, t, q]): FuzzCase => ({ method: "POST", path: `/${id}/${t}${q}`, body: { input: ["a fine day"] }, task: t === "generation" ? undefined : t })),
+  fc.tuple(oddModelId, fc.constantFrom(...TEXT_TASKS, "generation", "generation/stream"), query).map(([id, t, q]): FuzzCase => {
+    const stream = t === "generation/stream";
+    const body = t.startsWith("generation") ? { input: ["a fine day"], task_kwargs: { max_new_tokens: 3 } } : { input: ["a fine day"] };
+    return { method: "POST", path: `/${id}/${t}${q}`, body, task: stream ? "generation" : (t as Task), stream };
+  }),
 );

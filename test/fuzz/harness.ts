@@ -7,7 +7,7 @@
 import { request as httpRequest } from "node:http";
 import { startServer, Proc } from "../helpers/processes.ts";
 import { writeModelsFile } from "../helpers/fixtures.ts";
-import { FuzzCase, MODELS, SLASH_MODEL, TASK_OF, toJson } from "./generators.ts";
+import { FuzzCase, MODELS, SLASH_MODEL, TASK_OF, toJson, RawNumber, GEN_FACTS, isGenModel } from "./generators.ts";
 
 export const PREFIX = "/api/main";
 /**
@@ -69,6 +69,9 @@ export interface Answer {
   status: number;
   text: string;
   body: any;
+  contentType?: string;
+  /** The client went away after `abortAfter` bytes (FuzzCase.abortAfter): `text` is what came until then. */
+  aborted?: boolean;
 }
 
 /** Paths go out verbatim (fetch would resolve `..` and re-encode); only what HTTP cannot carry is percent-encoded. */
@@ -82,15 +85,14 @@ function wirePath(path: string): string {
   });
 }
 
-export function send(p: Proc, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+export function send(p: Proc, method: string, path: string, body?: Buffer, headers: Record<string, string> = {}, abortAfter?: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let answered = false;
     const req = httpRequest({ host: "127.0.0.1", port: p.port, method, path: wirePath(path), headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) } }, (res) => {
       answered = true;
       const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => {
+      let received = 0;
+      const done = (aborted: boolean) => {
         const text = Buffer.concat(chunks).toString("utf8");
         let parsed: unknown = undefined;
         try {
@@ -98,8 +100,19 @@ export function send(p: Proc, method: string, path: string, body?: Buffer, heade
         } catch {
           /* not JSON: the oracle says whether that is allowed */
         }
-        resolve({ status: res.statusCode ?? 0, text, body: parsed });
+        resolve({ status: res.statusCode ?? 0, text, body: parsed, contentType: res.headers["content-type"], ...(aborted ? { aborted } : {}) });
+      };
+      res.on("data", (c: Buffer) => {
+        chunks.push(c);
+        received += c.length;
+        // A client that goes away mid-stream (only from a 200: a refusal is read whole).
+        if (abortAfter !== undefined && res.statusCode === 200 && received >= abortAfter && !req.destroyed) {
+          req.destroy();
+          done(true);
+        }
       });
+      res.on("error", (err) => (req.destroyed && abortAfter !== undefined ? undefined : reject(err)));
+      res.on("end", () => done(false));
     });
     req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`STALL: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
     // A server may answer 413 and close before reading a huge body; the answer is what counts then.
@@ -110,7 +123,7 @@ export function send(p: Proc, method: string, path: string, body?: Buffer, heade
 
 export function sendCase(p: Proc, c: FuzzCase): Promise<Answer> {
   if (c.raw !== undefined) return send(p, c.method, c.path, Buffer.from(c.raw, "latin1"), c.headers);
-  if (c.body !== undefined) return send(p, c.method, c.path, Buffer.from(toJson(c.body), "utf8"), { "content-type": "application/json", ...c.headers });
+  if (c.body !== undefined) return send(p, c.method, c.path, Buffer.from(toJson(c.body), "utf8"), { "content-type": "application/json", ...c.headers }, c.abortAfter);
   return send(p, c.method, c.path, undefined, c.headers);
 }
 
@@ -161,7 +174,9 @@ export function answerProblems(c: FuzzCase, a: Answer): string[] {
 const own = (o: unknown, k: string): any => (o !== null && typeof o === "object" ? Object.getOwnPropertyDescriptor(o, k)?.value : undefined);
 
 /** A queued task must end Finished with a well-formed result, or Failed with a client-error type. */
-export async function taskProblems(p: Proc, c: FuzzCase, queued: Answer, note: (outcome: "finished" | "failedClient") => void): Promise<string[]> {
+export type Note = (outcome: "finished" | "failedClient", result?: unknown) => void;
+
+export async function taskProblems(p: Proc, c: FuzzCase, queued: Answer, note: Note): Promise<string[]> {
   const id = queued.body?.task_id;
   if (typeof id !== "string" || !UUID4.test(id) || typeof queued.body?.message !== "string") return [`200 without {message, task_id (UUID v4)}: ${short(queued.text)}`];
   const done = await awaitTask(p, id);
@@ -174,16 +189,17 @@ export async function taskProblems(p: Proc, c: FuzzCase, queued: Answer, note: (
     return problems;
   }
   if (done.status !== 200 || done.body?.status !== "Finished") return [`task_result answered ${done.status}: ${short(done.text)}`];
-  note("finished");
+  note("finished", done.body.result);
   return resultProblems(c, done.body.result);
 }
 
-function resultProblems(c: FuzzCase, r: any): string[] {
+export function resultProblems(c: FuzzCase, r: any): string[] {
   const problems: string[] = [];
   if (typeof r?.model_outputs !== "object" || typeof r?.model_output_is_encoded !== "boolean") problems.push("result lacks model_outputs / model_output_is_encoded (SPEC §5)");
   const input = own(c.body, "input");
   const n = Array.isArray(input) ? input.length : own(input, "input_ids")?.length;
   const task = c.task;
+  if (task === "generation") return [...problems, ...generationProblems(c, r, n)].slice(0, 5);
   if (task === "sequence-classification" || task === "token-classification") {
     const rows = task === "sequence-classification" && own(own(c.body, "task_kwargs"), "is_regression") === true ? 0 : n; // regression: labels [] (SPEC §6.1)
     if (!Array.isArray(r?.labels) || r.labels.length !== rows) problems.push(`labels has ${r?.labels?.length} rows for ${n} items (expected ${rows})`);
@@ -209,12 +225,205 @@ function resultProblems(c: FuzzCase, r: any): string[] {
   return [...new Set(problems)].slice(0, 5);
 }
 
+// ---- generation (SPEC §6.5) ----------------------------------------------------------------
+
+/** A number option as the server parsed it (RawNumber literals included); undefined when absent. */
+function sentNumber(v: unknown): number | undefined {
+  if (v instanceof RawNumber) return Number(v.text);
+  return typeof v === "number" ? v : undefined;
+}
+/** An accepted request's option: task_kwargs over model_kwargs (SPEC §6.5). */
+function genOption(body: unknown, key: string): unknown {
+  const t = own(own(body, "task_kwargs"), key);
+  return t !== undefined ? t : own(own(body, "model_kwargs"), key);
+}
+
+/** A .npy array (SPEC §5 encoded model outputs): dtype, shape and values. */
+export function decodeNpy(b64: string): { descr: string; shape: number[]; values: number[] } | undefined {
+  const buf = Buffer.from(b64, "base64");
+  if (buf.length < 10 || buf.toString("latin1", 0, 6) !== "\x93NUMPY") return undefined;
+  const major = buf[6];
+  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = buf.toString("latin1", start, start + headerLen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || shapeText === undefined) return undefined;
+  const shape = shapeText.split(",").map((x) => x.trim()).filter(Boolean).map(Number);
+  const data = buf.subarray(start + headerLen);
+  const count = shape.reduce((a, b) => a * b, 1);
+  const values: number[] = [];
+  if (descr === "<i8") for (let i = 0; i < count && (i + 1) * 8 <= data.length; i++) values.push(Number(data.readBigInt64LE(i * 8)));
+  else if (descr === "<f4") for (let i = 0; i < count && (i + 1) * 4 <= data.length; i++) values.push(data.readFloatLE(i * 4));
+  else return { descr, shape, values: [] };
+  return { descr, shape, values };
+}
+
+/** One prompt's `sequences`: rows of token ids, encoded (.npy, base64) or plain nested lists. */
+function sequenceRows(v: unknown): number[][] | string {
+  if (typeof v === "string") {
+    const a = decodeNpy(v);
+    if (!a) return "is not a base64 .npy array";
+    if (a.descr !== "<i8" || a.shape.length !== 2) return `has dtype ${a.descr} and shape [${a.shape}] (expected int64, 2-D)`;
+    if (a.values.length !== a.shape[0] * a.shape[1]) return `holds ${a.values.length} values for shape [${a.shape}]`;
+    return Array.from({ length: a.shape[0] }, (_, i) => a.values.slice(i * a.shape[1], (i + 1) * a.shape[1]));
+  }
+  if (Array.isArray(v) && v.every((row) => Array.isArray(row) && row.every((x) => Number.isInteger(x)))) return v as number[][];
+  return `is neither an encoded array nor a list of id rows: ${short(JSON.stringify(v) ?? String(v), 120)}`;
+}
+
+/**
+ * SPEC §6.5 result: `generated_texts` and `finish_reasons` have one list per prompt of
+ * num_return_sequences entries; `model_outputs.sequences` one [num_return_sequences, length]
+ * array of in-vocabulary ids per prompt, no longer than the model's positions (encoder-decoder:
+ * the decoder start plus at most the new tokens asked for). With `streamed` (the stream route),
+ * each sequence's streamed tokens are its new tokens.
+ */
+function generationProblems(c: FuzzCase, r: any, n: number | undefined, streamed?: Map<string, number[]>): string[] {
+  const problems: string[] = [];
+  const model = c.path.split("/")[1];
+  const facts = isGenModel(model) ? GEN_FACTS[model] : undefined;
+  const want = sentNumber(genOption(c.body, "num_return_sequences")) ?? 1;
+  const texts = r?.generated_texts;
+  if (!Array.isArray(texts) || texts.length !== n) return [`generated_texts has ${Array.isArray(texts) ? `${texts.length} lists` : JSON.stringify(texts)} for ${n} prompts`];
+  texts.forEach((list: unknown, i: number) => {
+    if (!Array.isArray(list) || list.length !== want || !list.every((t) => typeof t === "string")) problems.push(`generated_texts[${i}] is ${short(JSON.stringify(list), 120)}; expected ${want} strings (num_return_sequences)`);
+  });
+  const reasons = r?.finish_reasons;
+  if (!Array.isArray(reasons) || reasons.length !== n || !reasons.every((l: unknown) => Array.isArray(l) && l.length === want && l.every((x) => typeof x === "string"))) {
+    problems.push(`finish_reasons is ${short(JSON.stringify(reasons), 160)}; expected ${n} lists of ${want} strings`);
+  }
+  // Decoder-only text starts with the prompt unless return_full_text is false (clean-up may edit the prompt's spaces).
+  const input = own(c.body, "input");
+  if (facts?.decoderOnly && Array.isArray(input) && genOption(c.body, "return_full_text") !== false && genOption(c.body, "clean_up_tokenization_spaces") !== true) {
+    texts.forEach((list: unknown[], i: number) => {
+      if (Array.isArray(list)) list.forEach((t, j) => typeof t === "string" && typeof input[i] === "string" && !t.startsWith(input[i]) && problems.push(`generated_texts[${i}][${j}] ${JSON.stringify(short(t, 60))} does not start with its prompt (return_full_text)`));
+    });
+  }
+  const sequences = r?.model_outputs?.sequences;
+  if (!Array.isArray(sequences) || sequences.length !== n) return [...problems, `model_outputs.sequences has ${Array.isArray(sequences) ? sequences.length : JSON.stringify(sequences)} entries for ${n} prompts`];
+  const maxNew = sentNumber(genOption(c.body, "max_new_tokens")) ?? ((sentNumber(genOption(c.body, "max_length")) ?? 21) - 1);
+  sequences.forEach((s: unknown, i: number) => {
+    const rows = sequenceRows(s);
+    if (typeof rows === "string") return void problems.push(`model_outputs.sequences[${i}] ${rows}`);
+    if (rows.length !== want) problems.push(`model_outputs.sequences[${i}] has ${rows.length} rows; expected ${want} (num_return_sequences)`);
+    const width = rows[0]?.length ?? 0;
+    if (facts && width > facts.positions) problems.push(`model_outputs.sequences[${i}] is ${width} ids long, more than ${model}'s ${facts.positions} positions`);
+    if (facts && !facts.decoderOnly && width > 1 + maxNew) problems.push(`model_outputs.sequences[${i}] is ${width} ids long: more than the decoder start and ${maxNew} new tokens`);
+    const outside = rows.flat().find((id) => !(Number.isInteger(id) && id >= 0 && (!facts || id < facts.vocab)));
+    if (outside !== undefined) problems.push(`model_outputs.sequences[${i}] holds id ${outside}, outside ${model}'s vocabulary`);
+    if (streamed && facts) problems.push(...streamedTokenProblems(i, rows, streamed, facts.decoderOnly));
+  });
+  return problems;
+}
+
+/** Each sequence's streamed tokens are its new tokens: after the decoder start (encoder-decoder), after the same prompt in every row (decoder-only). */
+function streamedTokenProblems(prompt: number, rows: number[][], streamed: Map<string, number[]>, decoderOnly: boolean): string[] {
+  const at = (row: number[], tokens: number[], s: number) => s + tokens.length <= row.length && tokens.every((t, k) => row[s + k] === t);
+  let offsets: number[] | undefined = decoderOnly ? undefined : [1];
+  rows.forEach((row, j) => {
+    const tokens = streamed.get(`${prompt}:${j}`) ?? [];
+    const here = Array.from({ length: row.length + 1 }, (_, s) => s).filter((s) => at(row, tokens, s));
+    offsets = (offsets ?? here).filter((s) => here.includes(s));
+  });
+  if (offsets !== undefined && (offsets as number[]).length === 0) {
+    const sent = rows.map((_, j) => streamed.get(`${prompt}:${j}`) ?? []);
+    return [`prompt ${prompt}: streamed tokens ${short(JSON.stringify(sent), 200)} are not the new tokens of model_outputs.sequences ${short(JSON.stringify(rows), 200)}`];
+  }
+  return [];
+}
+
+/** The frames of a server-sent event stream: event name and parsed data. */
+function sseFrames(text: string): { event?: string; data: any; raw: string }[] | string {
+  const frames: { event?: string; data: any; raw: string }[] = [];
+  for (const block of text.split(/\n\n/)) {
+    if (block.trim() === "") continue;
+    let event: string | undefined;
+    const data: string[] = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      else if (!line.startsWith(":")) return `a line that is no SSE field: ${short(JSON.stringify(line), 120)}`;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.join("\n"));
+    } catch {
+      return `frame data is not JSON: ${short(block, 200)}`;
+    }
+    frames.push({ event, data: parsed, raw: block });
+  }
+  return frames;
+}
+
+/**
+ * The stream route's 200 (SPEC §6.5): `text/event-stream`, `token` frames for prompts and
+ * sequences of this request, then exactly one last frame: `result` (a well-formed generation
+ * result) or `error` with a client-error type.
+ */
+export function streamProblems(c: FuzzCase, a: Answer, note: Note): string[] {
+  if (!/^text\/event-stream\b/.test(a.contentType ?? "")) return [`stream route answered 200 with content-type ${JSON.stringify(a.contentType)}: ${short(a.text)}`];
+  if (a.aborted) return [];
+  const frames = sseFrames(a.text);
+  if (typeof frames === "string") return [`stream: ${frames}`];
+  const last = frames.at(-1);
+  if (!last || (last.event !== "result" && last.event !== "error")) return [`stream ends without a result or error frame; last: ${short(last?.raw ?? "(no frames)")}`];
+  const problems: string[] = [];
+  const input = own(c.body, "input");
+  const n = Array.isArray(input) ? input.length : own(input, "input_ids")?.length;
+  const want = sentNumber(genOption(c.body, "num_return_sequences")) ?? 1;
+  const model = c.path.split("/")[1];
+  const vocab = isGenModel(model) ? GEN_FACTS[model].vocab : Infinity;
+  const streamed = new Map<string, number[]>();
+  for (const f of frames.slice(0, -1)) {
+    const d = f.data;
+    if (f.event !== "token") {
+      problems.push(`stream: a ${JSON.stringify(f.event)} frame before the last one: ${short(f.raw)}`);
+      continue;
+    }
+    const ok = Number.isInteger(d?.prompt) && d.prompt >= 0 && d.prompt < (n ?? 0) && Number.isInteger(d?.sequence) && d.sequence >= 0 && d.sequence < want &&
+      Array.isArray(d?.tokens) && d.tokens.every((t: unknown) => Number.isInteger(t) && (t as number) >= 0 && (t as number) < vocab) && typeof d?.text === "string";
+    if (!ok) problems.push(`stream: malformed token frame (${n} prompts, ${want} sequences): ${short(f.raw, 300)}`);
+    else streamed.set(`${d.prompt}:${d.sequence}`, [...(streamed.get(`${d.prompt}:${d.sequence}`) ?? []), ...d.tokens]);
+  }
+  if (last.event === "error") {
+    const e = last.data?.error ?? {};
+    if (CLIENT_TASK_ERRORS.has(e.type)) note("failedClient");
+    else problems.push(`stream ended with an error frame of type ${JSON.stringify(e.type)} (not a client error): ${short(last.raw)}`);
+    if (last.data?.status !== "Failed" || typeof e.message !== "string") problems.push(`stream error frame is not {status: "Failed", error: {type, message}}: ${short(last.raw)}`);
+    if (LEAK.test(last.raw)) problems.push(`internals leak into a stream error: ${short(last.raw)}`);
+    return problems;
+  }
+  note("finished", last.data?.result);
+  if (last.data?.status !== "Finished" || typeof last.data?.task_id !== "string") problems.push(`stream result frame is not {task_id, status: "Finished", result}: ${short(last.raw)}`);
+  const r = last.data?.result;
+  if (typeof r?.model_outputs !== "object" || typeof r?.model_output_is_encoded !== "boolean") problems.push("stream result lacks model_outputs / model_output_is_encoded (SPEC §5)");
+  problems.push(...generationProblems(c, r, n, streamed));
+  return [...new Set(problems)].slice(0, 5);
+}
+
+/** The parts of a generation result that must not depend on what shares its batches (SPEC §6.5: each prompt decodes as if alone). */
+export function generationSignature(r: any): string {
+  const rows = Array.isArray(r?.model_outputs?.sequences) ? r.model_outputs.sequences.map((s: unknown) => sequenceRows(s)) : r?.model_outputs?.sequences;
+  return JSON.stringify({ generated_texts: r?.generated_texts, finish_reasons: r?.finish_reasons, sequences: rows });
+}
+
+/** Generation has no explanations or attacks (SPEC §7, §8): asking for them must be refused, not ignored. */
+export function refusalProblems(c: FuzzCase, a: Answer): string[] {
+  if (c.task !== "generation" || a.status !== 200) return [];
+  return ["explain_kwargs", "attack_kwargs"].flatMap((k) => {
+    const v = own(c.body, k);
+    return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length > 0 ? [`generation accepted ${k} ${short(toJson(v), 120)} (it has no ${k === "explain_kwargs" ? "explanations" : "attacks"}: a 422 naming ${k})`] : [];
+  });
+}
+
 const DEFAULTS = { batch_size: 32, max_input: 1024, return_plaintext_arrays: false, disable_gpu: false };
 const CANARY: Record<string, unknown> = {
   "sequence-classification": { input: ["a fine canary"] },
   "token-classification": { input: ["John lives in Paris"] },
   embedding: { input: ["a fine canary"] },
   "question-answering": { input: [["who sings?", "a fine canary sings"]] },
+  generation: { input: ["a fine canary"], task_kwargs: { max_new_tokens: 2 } },
 };
 /** Above this, a size no buffer or native index should be asked to hold: `update` must refuse it (SPEC §12 bounds). */
 const MAX_SANE = 2 ** 31 - 1;
