@@ -3,7 +3,7 @@
  * the generation task does: a prefill row feeds its whole prompt (or decoder start token), a row
  * with a parent feeds its last token with the cache of the parent's result.
  */
-import { createDecoding } from "../../lib/generation/decoding.ts";
+import { createDecoding, type DecodingSetup } from "../../lib/generation/decoding.ts";
 import { parseGenerationOptions, type GenerationOptions } from "../../lib/generation/options.ts";
 import type { PromptResult } from "../../lib/generation/types.ts";
 import type { EncoderState, GenerationModel, GenerationRowResult } from "../../lib/inference/generation.ts";
@@ -21,9 +21,9 @@ export function optionsFor(model: GenerationModel, kwargs: Record<string, unknow
   return options;
 }
 
-/** Runs one decoding (one "request") to the end; returns each prompt's result. */
-export async function generate(model: GenerationModel, options: GenerationOptions, prompts: readonly DriverPrompt[], priority?: "interactive" | "background"): Promise<PromptResult[]> {
-  const { decoding } = createDecoding(options, prompts.map((p) => ({ tokens: p.tokens, promptLength: p.promptLength })));
+/** Runs one decoding (one "request") to the end; returns each prompt's result. `setup` reaches createDecoding (e.g. `{ noise: fixedNoise(draws) }`). */
+export async function generate(model: GenerationModel, options: GenerationOptions, prompts: readonly DriverPrompt[], priority?: "interactive" | "background", setup?: DecodingSetup): Promise<PromptResult[]> {
+  const { decoding } = createDecoding(options, prompts.map((p) => ({ tokens: p.tokens, promptLength: p.promptLength })), setup);
   let previous: GenerationRowResult[] = [];
   while (!decoding.done) {
     const rows = decoding.rows();

@@ -41,6 +41,7 @@ import torch  # noqa: E402
 
 from bpe import bpe, merge_ranks  # noqa: E402
 from jsonio import num, tensor, write  # noqa: E402
+from seq2seq_generate import SampleSpec, sampling_case  # noqa: E402
 from weights import Weights  # noqa: E402
 
 NEG = -1.0e9  # the "impossible" score HF's beam search adds
@@ -80,6 +81,40 @@ CASES = [
     {"name": "greedy-processors", "prompts": BATCH3, "options": {"max_new_tokens": 12, "repetition_penalty": 1.5, "no_repeat_ngram_size": 2, "min_new_tokens": 5}},
     {"name": "beam2-processors", "prompts": BATCH3, "options": {"max_new_tokens": 10, "num_beams": 2, "repetition_penalty": 1.2, "no_repeat_ngram_size": 3, "num_return_sequences": 2}},
 ]
+# Sampling with fixed noise (seq2seq_generate.py `sampling_case`): each prompt decoded alone, the
+# draws from random.Random(seed), redrawn within DRAW_DELTA of a cumulative boundary; a seed whose
+# top-k / top-p cuts or beam rankings come closer than CUT_MARGIN to flipping is skipped.
+DRAW_DELTA = 2e-3
+CUT_MARGIN = 1e-4
+SAMPLING_CASES = [
+    {"name": "sample-t0.7-k20-p0.9", "prompts": BATCH3, "seed": 1000,
+     "options": {"do_sample": True, "temperature": 0.7, "top_k": 20, "top_p": 0.9, "num_return_sequences": 2, "max_new_tokens": 12}},
+    {"name": "sample-processors", "prompts": BATCH, "seed": 2000,
+     "options": {"do_sample": True, "top_k": 30, "top_p": 0.85, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "min_new_tokens": 4, "num_return_sequences": 2, "max_new_tokens": 10}},
+    {"name": "sample-default-top-k", "prompts": ["Who went to Paris?"], "seed": 3000,
+     "options": {"do_sample": True, "max_new_tokens": 12}},
+    {"name": "sample-full-vocab", "prompts": BATCH, "seed": 4000,
+     "options": {"do_sample": True, "top_k": 0, "temperature": 1.3, "max_new_tokens": 10}},
+    {"name": "beam-sample", "prompts": BATCH, "seed": 5000,
+     "options": {"do_sample": True, "num_beams": 3, "temperature": 0.8, "top_k": 10, "num_return_sequences": 2, "max_new_tokens": 8}},
+]
+SAMPLING_NOTES = (
+    "sampling_cases: do_sample with fixed noise. Torch's multinomial draws from its global RNG, so instead the uniforms "
+    "are fixed and stored: draws[prompt][sequence] is the list of uniforms that sequence consumes (lib/generation/random.ts "
+    "fixedNoise), one per generated token for sampling; for beam sampling draws[prompt][0] holds K = 2 * num_beams per "
+    "step (candidates drawn without replacement, each over the weights not drawn yet, kept in draw order as HF's "
+    "_get_top_k_continuations keeps multinomial's order). A token is the first index whose running float64 sum of HF's "
+    "sampling probabilities (softmax of the processed and warped scores) exceeds u * total. Every prompt is decoded "
+    "alone (batch of one, no padding), each of its num_return_sequences sequences with its own stream. Processors in "
+    "HF's order: repetition_penalty, no_repeat_ngram_size, min_new_tokens, then temperature, top_k (default 50), top_p "
+    "(min_tokens_to_keep 1, or 2 in beam sampling). generated_ids[prompt][sequence]: new tokens up to and including eos. "
+    "sequences_scores (beam sampling): length-penalised sums of log-probs, best first. Draws come from Python's "
+    "random.Random(seed); a draw within draw_delta of an interior cumulative boundary is skipped (rejected_draws counts "
+    "them), so margins.sample >= draw_delta: float32 logits cannot flip a choice. margins also reports the smallest "
+    "top_k_gap (k-th minus (k+1)-th warped score), top_p_cum (|cumulative probability - (1 - top_p)| at the cut), "
+    "top_p_gap (scores either side of the top-p cut) and, for beam sampling, rank (gaps between ranked candidates, "
+    "hypotheses, and the early-stop comparison); seeds are advanced until all are at least cut_margin."
+)
 # GPT-2's pre-tokenizer pattern, restricted to ASCII (\p{L} -> letters, \p{N} -> digits): exact for ASCII text.
 GPT2_SPLIT = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+(?!\S)|\s+")
 
@@ -411,6 +446,25 @@ def run_case(model, tok, case, eos, pad):
     return out
 
 
+def run_sampling_case(model, tok, case, eos):
+    """A sampling golden: every prompt alone (no padding, position ids 0..n-1), fixed draws."""
+    prompt_ids = [tok.encode(p) for p in case["prompts"]]
+
+    def next_logits(_prompt):
+        def step(rows):
+            ids = torch.tensor(rows)
+            return model(ids, torch.ones_like(ids))[:, -1, :]
+        return step
+
+    spec_for = lambda prompt, kwargs: SampleSpec(kwargs, eos, prompt)
+    with torch.no_grad():
+        result = sampling_case(next_logits, prompt_ids, spec_for, case["options"], case["seed"], DRAW_DELTA, CUT_MARGIN)
+    texts = [[tok.decode(g, skip={eos}) for g in per] for per in result["generated_ids"]]
+    return {"name": case["name"], "prompts": case["prompts"], "options": case["options"], "prompt_ids": prompt_ids,
+            **result, "finished_by_eos": [[bool(g) and g[-1] == eos for g in per] for per in result["generated_ids"]],
+            "generated_texts": texts}
+
+
 def build_fixture(folder):
     """(Re)writes the single-layout fixture with the current generator (deterministic, about a second)."""
     script = "import { writeGpt2Fixture } from './lib/fixtures/gpt2-fixture.ts'; await writeGpt2Fixture(process.argv[1], { layout: 'single' });"
@@ -441,10 +495,16 @@ def main():
         "notes": NOTES,
         "cases": cases,
     }
+    golden["sampling_notes"] = SAMPLING_NOTES
+    golden["sampling_draw_delta"] = DRAW_DELTA
+    golden["sampling_cut_margin"] = CUT_MARGIN
+    golden["sampling_cases"] = [run_sampling_case(model, tok, c, eos) for c in SAMPLING_CASES]
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     write(args.out, golden)
     for c in cases:
         print(f"{c['name']}: margin {c['min_decision_margin']} eos {c['finished_by_eos']} {c['generated_ids']}", file=sys.stderr)
+    for c in golden["sampling_cases"]:
+        print(f"{c['name']}: seed {c['seed']} margins {c['margins']} rejected {c['rejected_draws']} {c['generated_ids']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

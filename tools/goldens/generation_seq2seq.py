@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from inputs import encode_bpe  # noqa: E402
 from jsonio import tensor, write  # noqa: E402
-from seq2seq_generate import Options, beam_search, greedy  # noqa: E402
+from seq2seq_generate import Options, SampleSpec, beam_search, greedy, sampling_case  # noqa: E402
 from seq2seq_models import load_model  # noqa: E402
 from unigram import Unigram  # noqa: E402
 
@@ -49,6 +49,41 @@ CASES = [
     ("beam4-lp0.5-never", "pair", {"max_new_tokens": 8, "num_beams": 4, "length_penalty": 0.5, "early_stopping": "never", "num_return_sequences": 4}),
     ("beam2-lp-1-single", "single", {"max_new_tokens": 12, "num_beams": 2, "length_penalty": -1.0, "early_stopping": False, "num_return_sequences": 2}),
 ]
+
+# Sampling with fixed noise (seq2seq_generate.py `sampling_case`), every input encoded and decoded
+# alone: (name, input set, first seed, options, families). Draws within DRAW_DELTA of a cumulative
+# boundary are redrawn; seeds whose top-k / top-p cuts or beam rankings come closer than CUT_MARGIN
+# to flipping are skipped. No beam sampling for BART: its generation_config forces bos on the first
+# step and eos on the last, so fewer than K = 2 * num_beams candidates have mass there and
+# torch.multinomial (replacement=False) raises in HF (our server fills with the best remaining).
+DRAW_DELTA = 2e-3
+CUT_MARGIN = 1e-4
+SAMPLING_CASES = [
+    ("sample-t0.7-k20-p0.9", "trio", 1000, {"do_sample": True, "temperature": 0.7, "top_k": 20, "top_p": 0.9, "num_return_sequences": 2, "max_new_tokens": 10}, ("t5", "bart")),
+    ("sample-processors", "pair", 2000, {"do_sample": True, "top_k": 30, "top_p": 0.85, "repetition_penalty": 1.3, "no_repeat_ngram_size": 2, "min_new_tokens": 3, "num_return_sequences": 2, "max_new_tokens": 8}, ("t5", "bart")),
+    ("sample-full-vocab", "pair", 3000, {"do_sample": True, "top_k": 0, "temperature": 0.6, "max_new_tokens": 8}, ("t5", "bart")),
+    ("beam-sample", "pair", 4000, {"do_sample": True, "num_beams": 3, "temperature": 0.8, "top_k": 10, "num_return_sequences": 2, "max_new_tokens": 8}, ("t5",)),
+]
+
+SAMPLING_NOTES = (
+    "sampling_cases: do_sample with fixed noise, every input encoded and decoded alone (no padding). Torch's "
+    "multinomial draws from its global RNG, so the uniforms are fixed and stored instead: draws[prompt][sequence] is "
+    "the list of uniforms that sequence consumes (lib/generation/random.ts fixedNoise), one per generated token; beam "
+    "sampling (draws[prompt][0]) takes K = 2 * num_beams per step, drawn without replacement, each over the weights "
+    "not drawn yet, kept in draw order (HF's _get_top_k_continuations does not sort multinomial's output). A token is "
+    "the first index whose running float64 sum of HF's sampling probabilities (softmax of the processed and warped "
+    "scores) exceeds u * total. Processors in HF's order on the decoder ids (start token included): "
+    "repetition_penalty, no_repeat_ngram_size, min_new_tokens, forced_bos / forced_eos (BART's generation_config), "
+    "then temperature, top_k (default 50), top_p (min_tokens_to_keep 1, or 2 in beam sampling). prompt_ids: the "
+    "unpadded encoder input ids; generated_ids[prompt][sequence]: new tokens after the decoder start token, up to and "
+    "including eos; sequences_scores (beam sampling): length-penalised sums of log-probs, best first. Draws come from "
+    "Python's random.Random(seed); a draw within draw_delta of an interior cumulative boundary is skipped "
+    "(rejected_draws counts them), so margins.sample >= draw_delta and float32 logits cannot flip a choice; margins "
+    "also has the smallest top_k_gap, top_p_cum (|cumulative probability - (1 - top_p)| at the cut), top_p_gap and, "
+    "for beam sampling, rank; seeds are advanced until those are at least cut_margin. BART has no beam-sampling case: "
+    "its forced bos (first step) and forced eos (last step) leave fewer than K candidates with mass, where "
+    "torch.multinomial without replacement raises."
+)
 
 NOTES = (
     "Float64 PyTorch reference (tools/goldens/generation_seq2seq.py) on the fixture's float32 weights, decoding "
@@ -122,6 +157,32 @@ def golden(name, folder):
         long_dec = torch.tensor([[gen["decoder_start_token_id"]] + [(11 * i) % 500 + 4 for i in range(29)]])
         long_enc = model.encode(long_ids, torch.ones_like(long_ids))
         long_logits = model.decode(long_dec, long_enc, torch.ones_like(long_ids))[:, -1, :]
+    family = "t5" if kind == "t5" else "bart"
+    sampling = []
+    with torch.no_grad():
+        for case, key, seed, spec, families in SAMPLING_CASES:
+            if family not in families:
+                continue
+            prompts = [row[: sum(m)] for row, m in zip(inputs[key]["input_ids"], inputs[key]["attention_mask"])]
+
+            def next_logits(prompt):
+                ids = torch.tensor([prompt])
+                enc, enc_mask = model.encode(ids, torch.ones_like(ids)), torch.ones_like(ids)
+
+                def step(rows):
+                    n = len(rows)
+                    return model.decode(torch.tensor(rows), enc.expand(n, -1, -1), enc_mask.expand(n, -1))[:, -1, :]
+                return step
+
+            spec_for = lambda prompt, kwargs: SampleSpec(kwargs, gen["eos_token_id"], [gen["decoder_start_token_id"]],
+                                                         gen.get("forced_bos_token_id"), gen.get("forced_eos_token_id"))
+            result = sampling_case(next_logits, prompts, spec_for, spec, seed, DRAW_DELTA, CUT_MARGIN)
+            eos = gen["eos_token_id"]
+            sampling.append({"name": case, "input": key, "options": spec, "prompt_ids": prompts, **result,
+                             "finished_by_eos": [[bool(g) and g[-1] == eos for g in per] for per in result["generated_ids"]]})
+            print(f"{name} {case}: seed {result['seed']} margins {result['margins']} rejected {result['rejected_draws']}", file=sys.stderr)
+            for per in result["generated_ids"]:
+                print("   ", per, file=sys.stderr)
     return {
         "fixture": name,
         "model_type": kind,
@@ -135,6 +196,10 @@ def golden(name, folder):
         "forward": {"input": "pair", "decoder_input_ids": dec.tolist(), "last_hidden_state": tensor(enc), "logits": tensor(logits)},
         "forward_long": {"input_ids": long_ids.tolist(), "decoder_input_ids": long_dec.tolist(),
                          "last_hidden_state": tensor(long_enc), "last_logits": tensor(long_logits)},
+        "sampling_notes": SAMPLING_NOTES,
+        "sampling_draw_delta": DRAW_DELTA,
+        "sampling_cut_margin": CUT_MARGIN,
+        "sampling_cases": sampling,
     }
 
 
