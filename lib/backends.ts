@@ -10,10 +10,16 @@ import { MemoryTaskStore } from "./store/memory-store.ts";
 import { MemoryWorkQueue } from "./queue/memory-queue.ts";
 import { RedisTaskStore } from "./store/redis-store.ts";
 import { RedisWorkQueue } from "./queue/redis-queue.ts";
+import type { DeploymentStore } from "./store/deployment-store.ts";
+import { MemoryDeploymentStore } from "./store/memory-deployments.ts";
+import { RedisDeploymentStore } from "./store/redis-deployments.ts";
+import { connectWithRetry, redisAddress } from "./store/redis-connect.ts";
 
 export interface Backends {
   store: TaskStore;
   queue: WorkQueue;
+  /** Run-time model management's desired state (issue #15). */
+  deployments: DeploymentStore;
   kind: "memory" | "redis";
   close(): Promise<void>;
 }
@@ -26,17 +32,22 @@ export interface BackendOptions {
   visibilityMs?: number;
   /** Told about connection trouble the backends recover from. */
   warn?: (message: string) => void;
+  /** How long the first connection to Redis is retried (ms) before the start fails; 0 or undefined: for ever. */
+  redisConnectTimeoutMs?: number;
+  /** Told when the first connection succeeds after failed attempts. */
+  info?: (message: string) => void;
 }
 
 export async function openBackends(options: BackendOptions): Promise<Backends> {
   if (!options.redis) {
     const store = new MemoryTaskStore(options.resultTtlMs);
     const queue = new MemoryWorkQueue();
-    return { store, queue, kind: "memory", close: async () => { await queue.close(); await store.close(); } };
+    return { store, queue, deployments: new MemoryDeploymentStore(), kind: "memory", close: async () => { await queue.close(); await store.close(); } };
   }
   const prefix = options.keyPrefix ?? "square:";
-  const redis = new Redis(options.redis, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
-  await redis.connect();
+  // Redis may come up after this node (containers started together): retried with backoff, not fatal.
+  const url = options.redis;
+  const redis = await connectWithRetry(() => new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false }), redisAddress(url), { timeoutMs: options.redisConnectTimeoutMs, log: options.warn, connected: options.info });
   const store = new RedisTaskStore(redis, prefix, options.resultTtlMs);
   const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: options.visibilityMs ?? 10_000, blockMs: 1000 });
   queue.onError = (err) => options.warn?.(`work queue: ${err.message}; retrying`);
@@ -44,6 +55,7 @@ export async function openBackends(options: BackendOptions): Promise<Backends> {
   return {
     store,
     queue,
+    deployments: new RedisDeploymentStore(redis, prefix),
     kind: "redis",
     close: async () => {
       await queue.close();

@@ -10,6 +10,7 @@ export const ERROR_STATUS = Object.freeze({
   bad_request: 400,
   invalid_request: 422,
   not_found: 404,
+  conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   overloaded: 429,
@@ -39,6 +40,7 @@ export const invalid = (message: string, field?: string) =>
 export const invalidFields = (problems: FieldProblem[]) =>
   new InferenceError("invalid_request", problems.map((p) => `${p.field}: ${p.message}`).join("; "), problems);
 export const notFound = (message: string) => new InferenceError("not_found", message);
+export const conflict = (message: string) => new InferenceError("conflict", message);
 export const unavailable = (message: string) => new InferenceError("unavailable", message);
 export const overloaded = (message: string) => new InferenceError("overloaded", message);
 

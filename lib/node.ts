@@ -10,16 +10,16 @@ import { brokerConfig } from "../moleculer.config.ts";
 import type { Settings } from "./config/settings.ts";
 import { openBackends, Backends } from "./backends.ts";
 import { loadModelsFile } from "./config/models-file.ts";
-import { storedModelUpdate, ModelSettings } from "./config/model-settings.ts";
+import type { ModelSettings } from "./config/model-settings.ts";
 import { requestLimitsOf, updateBoundsOf, limitWarnings, UpdateBounds, RequestLimits } from "./config/limits.ts";
-import { ModelRuntime } from "./model/runtime.ts";
 import { parseDeviceList, Device, deviceName } from "./onnx/device.ts";
-import { modelServiceName } from "./model/metadata.ts";
 import { apiService } from "../services/api.service.ts";
 import { schedulerService } from "../services/scheduler.service.ts";
-import { modelService } from "../services/model.service.ts";
+import { managementService } from "../services/management.service.ts";
+import { agentService } from "../services/agent.service.ts";
+import { startModelActor } from "../services/model-actor.ts";
+import { seedDeployments } from "./management/seed.ts";
 import { demoModels } from "./demo-models.ts";
-import { warmUp } from "./orchestration/warm-up.ts";
 import { planActorGroups } from "./model/actor-plan.ts";
 import { startChildActors, ChildActors } from "./model/child-actors.ts";
 import { openSecurity, securityReport } from "./auth/security.ts";
@@ -39,7 +39,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
   const devices = parseDeviceList(settings.devices);
   const broker = new Moleculer.ServiceBroker(brokerConfig(settings));
   const log = broker.getLogger("node");
-  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs, warn: (m) => log.warn(m) });
+  const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs, warn: (m) => log.warn(m), redisConnectTimeoutMs: settings.redisConnectTimeoutMs, info: (m) => log.info(m) });
   if (backends.kind === "memory") log.warn("task store: in memory (no --redis); tasks do not survive a restart and are not shared with other nodes");
   const bounds = updateBoundsOf(settings);
   let security: Awaited<ReturnType<typeof openSecurity>> | undefined;
@@ -52,9 +52,12 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     await security.authenticator.warmUp((m) => authLog.warn(m));
     const limits = requestLimitsOf(settings);
     for (const warning of limitWarnings(settings.bodyLimit, limits)) log.warn(warning);
-    broker.createService(apiService({ backends, port: settings.port, host: settings.host, security, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds }));
+    broker.createService(apiService({ backends, port: settings.port, host: settings.host, security, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds, modelsPrefix: settings.modelsPrefix }));
   }
-  if (settings.roles.includes("scheduler")) broker.createService(schedulerService(backends, bounds));
+  if (settings.roles.includes("scheduler")) {
+    broker.createService(schedulerService(backends, bounds));
+    broker.createService(managementService({ backends, bounds, modelsRoot: settings.modelsRoot, leaseMs: settings.agentLeaseMs }));
+  }
   try {
     await startBroker(broker, settings.transporter !== undefined);
   } catch (err) {
@@ -63,7 +66,12 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     throw err;
   }
   let children: ChildActors | undefined;
-  if (settings.roles.includes("models")) {
+  if (settings.roles.includes("models") && settings.modelsRoot !== undefined) {
+    // A managed models node: its models file (if any) seeds the desired state; placement decides where actors run.
+    if (settings.modelsFile) await seedDeployments(backends.deployments, backends.store, await loadModelsFile(settings.modelsFile, bounds), settings.modelsRoot, (m) => log.info(m));
+    const { modelsRoot, modelSlots: slots, memoryBudget, agentLeaseMs: leaseMs, cacheDir } = settings;
+    broker.createService(agentService({ backends, cacheDir, bounds, limits: requestLimitsOf(settings), modelsRoot, devices: devices.map((device) => ({ device, label: deviceName(device) })), slots, memoryBudget, leaseMs }));
+  } else if (settings.roles.includes("models")) {
     const models = settings.modelsFile ? await loadModelsFile(settings.modelsFile, bounds) : await demoModels(settings.demoDir, (m) => log.info(m));
     await Promise.all(models.map((model) => backends.store.registerModel(model.id)));
     const groups = planActorGroups(models, devices);
@@ -86,18 +94,7 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
 }
 
 async function startModel(broker: Moleculer.ServiceBroker, backends: Backends, model: ModelSettings, device: Device, cacheDir: string, bounds: UpdateBounds, limits: RequestLimits): Promise<void> {
-  const log = broker.getLogger("model");
-  const t0 = performance.now();
-  // A stored update outside this node's bounds (e.g. batch_size 1e308 from an unbounded version) is logged and not applied.
-  const update = storedModelUpdate(await backends.store.getModelUpdate(model.id), bounds, (m) => log.warn(m), model.id);
-  const runtime = await ModelRuntime.load({ ...model, ...update }, device, { cacheDir });
-  const t1 = performance.now();
-  await warmUp(runtime);
-  const t2 = performance.now();
-  if (runtime.providerWarning) log.warn(`${model.id} on ${deviceName(device)}: ${runtime.providerWarning}`);
-  broker.createService(modelService({ runtime, backends, limits, bounds }));
-  await broker.waitForServices(modelServiceName(model.id), 30_000, 10);
-  log.info(`ready: ${model.id} on ${runtime.deviceLabel} (tasks ${runtime.capabilities.tasks.join(", ") || "none yet"}; load ${(t1 - t0).toFixed(0)} ms, warm-up ${(t2 - t1).toFixed(0)} ms)`);
+  await startModelActor(broker, model, device, { backends, cacheDir, bounds, limits });
 }
 
 /**

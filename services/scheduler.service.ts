@@ -10,7 +10,7 @@ import { TASK_NAMES, type TaskName } from "../lib/request/task-names.ts";
 import { parseModelUpdate } from "../lib/config/model-settings.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "../lib/config/limits.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
-import { unavailable, overloaded, invalid } from "../lib/errors.ts";
+import { unavailable, overloaded, invalid, notFound } from "../lib/errors.ts";
 import { ADD_ONS } from "../lib/addons/registry.ts";
 import { announcedReadiness, ServiceRegistry } from "../lib/orchestration/addon-readiness.ts";
 import { storeCall } from "../lib/store/store-call.ts";
@@ -47,6 +47,11 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
         },
         async handler(this: { broker: BrokerLike }, ctx: Context<SubmitParams>) {
           const { model, task, request, maxQueue, owner } = ctx.params;
+          // A model being removed drains what it accepted and takes nothing new (issue #15).
+          // A removed one is unknown: a task for a model nobody serves would wait for ever.
+          const deployment = await storeCall(() => backends.deployments.get(model));
+          if (deployment?.state === "removing") throw notFound(`model ${model} is being removed`);
+          if (!deployment && (await storeCall(() => backends.deployments.wasRemoved(model)))) throw notFound(`model ${model} is not deployed`);
           await checkAddOnReadiness(ctx, this.broker.registry, model, request);
           if (maxQueue !== undefined) {
             const depth = await storeCall(() => backends.queue.depth(model));

@@ -6,17 +6,20 @@ import { DEFAULT_LIMITS, DEFAULT_MAX_BATCH_SIZE, parseByteSize } from "./limits.
 import { Option, positiveNumber, positiveInteger } from "./option.ts";
 import { SecuritySettings, SECURITY_OPTIONS, DEFAULT_SECURITY, checkSecuritySettings } from "./security-settings.ts";
 import { TransportSettings, TRANSPORT_OPTIONS, checkTransportSettings } from "./transport-settings.ts";
+import { ManagementSettings, MANAGEMENT_OPTIONS, DEFAULT_MANAGEMENT } from "./management-settings.ts";
 
 export type Role = "gateway" | "scheduler" | "models";
 export const ALL_ROLES: readonly Role[] = Object.freeze(["gateway", "scheduler", "models"]);
 
 /** Authentication, rate limits, bind address (security-settings.ts) and transporter credentials (transport-settings.ts) included. */
-export interface Settings extends SecuritySettings, TransportSettings {
+export interface Settings extends SecuritySettings, TransportSettings, ManagementSettings {
   roles: Role[];
   /** Models file (JSON); undefined = the bundled demo models. */
   modelsFile?: string;
   transporter?: string;
   redis?: string;
+  /** How long a node retries its first connection to Redis before giving up (ms); 0 = for ever. */
+  redisConnectTimeoutMs: number;
   port: number;
   nodeId?: string;
   devices: string;
@@ -47,6 +50,7 @@ export const OPTIONS: readonly Option<keyof Settings>[] = Object.freeze([
   { flag: "--models", env: "SQUARE_MODELS", key: "modelsFile", help: "models file (JSON); default: the bundled demo models" },
   { flag: "--transporter", env: "TRANSPORTER", key: "transporter", help: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222; default: standalone" },
   { flag: "--redis", env: "REDIS_URL", key: "redis", help: "Redis URL for task state and queues; default: in memory" },
+  { flag: "--redis-connect-timeout", env: "SQUARE_REDIS_CONNECT_TIMEOUT", key: "redisConnectTimeoutMs", help: "seconds a starting node keeps retrying Redis (backoff 0.5 s to 10 s) before it exits; 0 = for ever (default 0)", parse: parseConnectTimeout },
   { flag: "--port", env: "PORT", key: "port", help: "HTTP port of the gateway (default 8000)", parse: parsePort },
   { flag: "--node-id", env: "NODE_ID", key: "nodeId", help: "Moleculer node id (default: host name and pid)" },
   { flag: "--devices", env: "SQUARE_DEVICES", key: "devices", help: "cpu or cuda:0,cuda:1 (one model actor per device; default cpu)" },
@@ -65,10 +69,12 @@ export const OPTIONS: readonly Option<keyof Settings>[] = Object.freeze([
   { flag: "--log-level", env: "LOG_LEVEL", key: "logLevel", help: "error, warn, info, debug (default info)" },
   ...SECURITY_OPTIONS,
   ...TRANSPORT_OPTIONS,
+  ...MANAGEMENT_OPTIONS,
 ]);
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   roles: [...ALL_ROLES],
+  redisConnectTimeoutMs: 0,
   port: 8000,
   devices: "cpu",
   prefix: "/api/main",
@@ -82,6 +88,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   ...DEFAULT_LIMITS,
   maxBatchSize: DEFAULT_MAX_BATCH_SIZE,
   ...DEFAULT_SECURITY,
+  ...DEFAULT_MANAGEMENT,
 });
 
 function parseRoles(text: string): Role[] {
@@ -94,6 +101,12 @@ function parseRoles(text: string): Role[] {
 function parseBodyLimit(text: string): string {
   if (parseByteSize(text) === undefined) throw new Error(`--body-limit must be a size like 10mb, 512kb or 1048576, got "${text}"`);
   return text;
+}
+
+function parseConnectTimeout(text: string): number {
+  const n = Number(text);
+  if (!(n >= 0) || !Number.isFinite(n)) throw new Error(`--redis-connect-timeout must be seconds ≥ 0 (0 = retry for ever), got "${text}"`);
+  return n * 1000;
 }
 
 function parsePort(text: string): number {

@@ -4,6 +4,7 @@
  */
 import { TASK_NAMES, TaskName } from "../request/task-names.ts";
 import type { Access } from "../auth/access.ts";
+import { MANAGEMENT_ACCESS } from "./management-routes.ts";
 
 export interface RouteSpec {
   method: "GET" | "POST";
@@ -40,8 +41,11 @@ export const ROUTES: readonly RouteSpec[] = Object.freeze([
   ...modelRoutes("POST", "update", "update", "Change model settings on every replica", "admin", { body: "update" }),
   ...TASK_NAMES.flatMap((task) => modelRoutes("POST", task, submitAction(task), `Queue a ${task.replace("-", " ")} task`, "user", { task, body: "task" })),
   ...modelRoutes("POST", "generation/stream", "streamGeneration", "Generate with the text streamed as server-sent events (token events, then the result)", "user", { task: "generation", body: "task" }),
+  // Last, so that a model named "playground" keeps its own routes (the first match wins).
+  { method: "GET", path: "playground", action: "playground", summary: "The playground: a page to run the deployed models and see their results (HTML)", access: "user" },
+  { method: "GET", path: "playground/:asset", action: "playgroundAsset", summary: "The playground's script and style sheet", access: "user" },
 ]);
 
 /** Access by action name; an action missing here needs an admin (fail closed). */
-const ACCESS_BY_ACTION: ReadonlyMap<string, Access> = new Map(ROUTES.map((r) => [r.action, r.access]));
+const ACCESS_BY_ACTION: ReadonlyMap<string, Access> = new Map([...ROUTES.map((r): [string, Access] => [r.action, r.access]), ...MANAGEMENT_ACCESS]);
 export const accessOfAction = (action: string | undefined): Access => (action !== undefined ? ACCESS_BY_ACTION.get(action) : undefined) ?? "admin";

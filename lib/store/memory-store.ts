@@ -69,6 +69,11 @@ export class MemoryTaskStore implements TaskStore {
     return this.knownModels.has(model);
   }
 
+  async forgetModel(model: string): Promise<void> {
+    this.knownModels.delete(model);
+    this.updates.delete(model);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }

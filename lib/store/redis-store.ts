@@ -65,6 +65,10 @@ export class RedisTaskStore implements TaskStore {
     return (await this.redis.sismember(`${this.prefix}models`, model)) === 1;
   }
 
+  async forgetModel(model: string): Promise<void> {
+    await this.redis.multi().srem(`${this.prefix}models`, model).del(this.updateKey(model)).exec();
+  }
+
   async close(): Promise<void> {
     /* the connection belongs to the caller (backends.ts) */
   }

@@ -22,10 +22,13 @@ export interface TaskError {
   message: string;
 }
 
+/** Model management's own tasks (deploy, scale, remove) share the store, so their ids resolve at task_result as SQuARE's did. */
+export type ManagementTaskName = "deploy" | "scale" | "remove";
+
 export interface TaskRecord {
   id: string;
   model: string;
-  task: TaskName;
+  task: TaskName | ManagementTaskName;
   state: TaskState;
   created_at: number;
   updated_at: number;
@@ -50,6 +53,8 @@ export interface TaskStore {
   /** Model ids some node was configured to serve: a request for one with no ready replica is a 503, not a 404. */
   registerModel(model: string): Promise<void>;
   isKnownModel(model: string): Promise<boolean>;
+  /** A removed model: no longer known (404, not 503), and its stored update is dropped so a redeploy starts clean. */
+  forgetModel(model: string): Promise<void>;
   close(): Promise<void>;
 }
 

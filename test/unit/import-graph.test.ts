@@ -59,12 +59,16 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   "lib/queue": BASE,
   "lib/orchestration": ORCHESTRATION,
   "lib/validation": [...TASK_SIDE, "lib/model"],
-  "lib/gateway": [...ORCHESTRATION, "lib/auth"],
+  // Prometheus metrics of a replica (observed where the work happens), merged by the gateway.
+  "lib/metrics": TASK_SIDE,
+  "lib/gateway": [...ORCHESTRATION, "lib/auth", "lib/metrics"],
   "lib/backends": [...BASE, "lib/store", "lib/queue"],
-  services: [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/auth"],
+  // Run-time model management (issue #15): request parsing, models root, placement; pure but for folder reads.
+  "lib/management": [...BASE, "lib/store"],
+  services: [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/auth", "lib/metrics", "lib/management"],
   "moleculer.config": BASE,
   // The composition root: builds the broker and its services.
-  "lib/root": [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/onnx", "lib/fixtures", "services", "moleculer.config", "lib/auth"],
+  "lib/root": [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/onnx", "lib/fixtures", "services", "moleculer.config", "lib/auth", "lib/management"],
 };
 
 const graph = importGraph(root);
