@@ -6,10 +6,11 @@
 import type { ServiceSchema, Context } from "moleculer";
 import type { ModelRuntime } from "../lib/model/runtime.ts";
 import type { Backends } from "../lib/backends.ts";
-import type { Consumer } from "../lib/queue/work-queue.ts";
+import type { Consumer, Delivery } from "../lib/queue/work-queue.ts";
+import type { TaskRequest } from "../lib/request/request.ts";
 import { modelServiceName } from "../lib/model/metadata.ts";
 import { metaOf } from "../lib/orchestration/model-meta.ts";
-import { handleDelivery } from "../lib/orchestration/deliveries.ts";
+import { handleDelivery, DEFAULT_MAX_ATTEMPTS } from "../lib/orchestration/deliveries.ts";
 import { modelStatistics, batchingInfo } from "../lib/model/statistics.ts";
 import { validateRequest, parseRequest } from "../lib/validation/validate-request.ts";
 import { executeTask } from "../lib/orchestration/execute.ts";
@@ -21,6 +22,7 @@ import { storeCall } from "../lib/store/store-call.ts";
 import { ADD_ONS, addOnNamed } from "../lib/addons/registry.ts";
 import type { AddOnReadiness } from "../lib/inference/facts.ts";
 import { httpStatusOf, invalid } from "../lib/errors.ts";
+import { ReplicaMetrics } from "../lib/metrics/replica-metrics.ts";
 
 export interface ModelServiceOptions {
   runtime: ModelRuntime;
@@ -44,6 +46,20 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
   // What this replica has learned about its add-ons, announced in its service metadata (one object, updated in place).
   const addOns: Record<string, AddOnReadiness> = {};
   const metadata = { squareModel: metaOf(id, runtime, addOns) };
+  // Created in `started` (it is labelled with the node id); read by the gateway's /metrics through the `metrics` action.
+  let metrics: ReplicaMetrics | undefined;
+  const observed = async <T extends { timings: object }>(request: TaskRequest, run: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      const done = await run();
+      metrics?.observeTask("direct", { ...(done.timings as Record<string, unknown>), total_ms: performance.now() - t0 }, request);
+      return done;
+    } catch (err) {
+      const e = err as { type?: string; name?: string };
+      metrics?.noteFailure("direct", httpStatusOf(err as Error) < 500 ? String(e.type ?? "invalid_request") : String(e.type ?? e.name ?? "internal"));
+      throw err;
+    }
+  };
   const replicaInfo = async (node: string) => ({ node, device: runtime.deviceLabel, state, batch_size: runtime.settings.batch_size, queue_depth: await storeCall(() => backends.queue.depth(id)), running, completed, batching: batchingInfo(runtime) });
 
   const announce = (broker: unknown, name: string, readiness: AddOnReadiness) => {
@@ -59,7 +75,7 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
       const { plaintext_arrays, ...body } = ctx.params;
       // Parsed once, against this replica's own metadata: the task runs with these options.
       const parsed = parseRequest(body, task, metaOf(id, runtime), limits);
-      const { result, timings } = await executeTask(task, parsed.request, runtime, { plaintext: plaintext_arrays !== false }, parsed);
+      const { result, timings } = await observed(parsed.request, () => executeTask(task, parsed.request, runtime, { plaintext: plaintext_arrays !== false }, parsed));
       return { ...result, timings };
     },
   });
@@ -74,7 +90,7 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
       const running = taskEventStream(async (hooks) => {
         // Arrays as the model is set to return them in task_result, unless the caller says.
         const plaintext = plaintext_arrays === undefined ? runtime.settings.return_plaintext_arrays : plaintext_arrays !== false;
-        const { result, timings } = await executeTask(task, parsed.request, runtime, { plaintext }, parsed, hooks);
+        const { result, timings } = await observed(parsed.request, () => executeTask(task, parsed.request, runtime, { plaintext }, parsed, hooks));
         return { ...result, timings };
       });
       if (typeof stream_id === "string") {
@@ -130,6 +146,11 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
           }
         },
       },
+      /** This replica's metrics (prom-client JSON) for the gateway's /metrics. */
+      metrics: {
+        visibility: "public",
+        handler: () => metrics?.snapshot() ?? [],
+      },
       stats: {
         async handler(this: { broker: { nodeID: string } }) {
           return modelStatistics(runtime, [await replicaInfo(this.broker.nodeID)]);
@@ -148,10 +169,17 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
     },
     async started(this: { broker: { nodeID: string; broadcast: (e: string, p: unknown) => Promise<void> } }) {
       const broker = this.broker;
+      const replica = new ReplicaMetrics({ model: id, node: broker.nodeID, device: runtime.deviceLabel }, { batcher: runtime.batcher, running: () => running });
+      metrics = replica;
+      const observer = {
+        succeeded: (entry: Delivery["entry"], timings: Record<string, number>) => replica.observeTask("queued", timings, entry.request),
+        failed: (_entry: unknown, type: string) => replica.noteFailure("queued", type),
+        retrying: () => replica.noteRetry(),
+      };
       consumer = backends.queue.consume(id, `${broker.nodeID}:${runtime.deviceLabel}`, async (delivery) => {
         running++;
         try {
-          const outcome = await handleDelivery(delivery, runtime, backends.store);
+          const outcome = await handleDelivery(delivery, runtime, backends.store, DEFAULT_MAX_ATTEMPTS, observer);
           completed++;
           void broker.broadcast("task.finished", { task_id: outcome.taskId, model: id, state: outcome.state });
         } finally {

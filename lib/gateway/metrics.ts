@@ -1,7 +1,10 @@
 /**
  * `GET /metrics` in the Prometheus text format (version 0.0.4), exposed by prom-client: this
  * process's default metrics, its event-loop delay over a rolling window, and the tasks this
- * gateway has seen per model.
+ * gateway has seen per model; then, unless `?scope=gateway`, the cluster at scrape time: queue
+ * depth and ready replicas per model, and every replica's own registry (per-stage histograms,
+ * batching, failures; lib/metrics/replica-metrics.ts), each fetched from its node with the
+ * replica's `metrics` action and merged. One scrape of any gateway sees the whole cluster.
  *
  * Event-loop delay comes from `perf_hooks.monitorEventLoopDelay` and is reported over a rolling
  * window (default the last 5 s), not "since the last scrape": several scrapers (Prometheus, the
@@ -13,7 +16,8 @@
  * second is not recorded.
  */
 import { monitorEventLoopDelay, IntervalHistogram } from "node:perf_hooks";
-import { Registry, Counter, Gauge, collectDefaultMetrics } from "prom-client";
+import { Registry, Counter, Gauge, AggregatorRegistry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from "prom-client";
+import { METRIC_PREFIX } from "../metrics/replica-metrics.ts";
 
 export interface EventLoopOptions {
   /** Sampling interval of the monitor, ms (Node's default is 10). */
@@ -122,6 +126,11 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly submitted: Counter<"model">;
   private readonly finished: Counter<"model" | "state">;
+  private readonly clusterRegistry = new Registry();
+  private readonly queueDepth: Gauge<"model">;
+  private readonly replicasReady: Gauge<"model">;
+  private readonly scrapeErrors: Counter<"model">;
+  private readonly storeErrors: Counter<string>;
 
   constructor(options: EventLoopOptions = {}) {
     this.eventLoop = new EventLoopDelay(options);
@@ -167,6 +176,37 @@ export class GatewayMetrics {
     });
     this.submitted = new Counter({ name: "square_tasks_submitted_total", help: "Tasks queued through this gateway", labelNames: ["model"], registers });
     this.finished = new Counter({ name: "square_tasks_finished_total", help: "Task ends this gateway was notified of (task.finished), by model and state", labelNames: ["model", "state"], registers });
+    // Read from the cluster at scrape time: in a registry of their own, left out of `?scope=gateway`.
+    const cluster = [this.clusterRegistry];
+    this.queueDepth = new Gauge({ name: `${METRIC_PREFIX}queue_depth`, help: "Tasks in the model's work queue, waiting or running (read from the queue at scrape time; absent while the store is unreachable)", labelNames: ["model"], registers: cluster });
+    this.replicasReady = new Gauge({ name: `${METRIC_PREFIX}replicas_ready`, help: "Replicas of the model registered and ready in the cluster (as GET /models lists them)", labelNames: ["model"], registers: cluster });
+    this.scrapeErrors = new Counter({ name: `${METRIC_PREFIX}metrics_replica_errors_total`, help: "Replicas that did not answer this gateway's metrics collection (their series are missing from that scrape)", labelNames: ["model"], registers });
+    this.storeErrors = new Counter({ name: `${METRIC_PREFIX}metrics_store_errors_total`, help: "Queue-depth reads that failed during a scrape (store unreachable)", registers });
+  }
+
+  /**
+   * The cluster's metrics as this gateway sees them at scrape time: per deployed model its queue
+   * depth and ready replicas, and every replica's own registry (lib/metrics/replica-metrics.ts),
+   * fetched over the transporter and merged. Replica series carry a `node` label, so two
+   * replicas never collide; a replica that does not answer is counted and left out.
+   */
+  async collectCluster(cluster: ClusterSources): Promise<ReplicaSnapshot[]> {
+    this.queueDepth.reset();
+    this.replicasReady.reset();
+    const snapshots = await Promise.all(
+      cluster.models.map(async (model) => {
+        this.replicasReady.set({ model: model.id }, model.nodes.length);
+        const [depth, ...replicas] = await Promise.allSettled([cluster.queueDepth(model.id), ...model.nodes.map((node) => cluster.replicaSnapshot(model.id, node))]);
+        if (depth.status === "fulfilled") this.queueDepth.set({ model: model.id }, depth.value);
+        else this.storeErrors.inc();
+        return replicas.flatMap((r) => {
+          if (r.status === "fulfilled") return [r.value as ReplicaSnapshot];
+          this.scrapeErrors.inc({ model: model.id });
+          return [];
+        });
+      }),
+    );
+    return snapshots.flat();
   }
 
   noteSubmitted(model: string): void {
@@ -181,15 +221,33 @@ export class GatewayMetrics {
     return this.registry.contentType;
   }
 
-  /** The Prometheus text exposition of every metric. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The Prometheus text exposition of this gateway's metrics; with `replicas` (what collectCluster
+   * returned), also the cluster's gauges and the replicas' snapshots merged.
+   */
+  async render(replicas?: ReplicaSnapshot[]): Promise<string> {
+    const own = await this.registry.metrics();
+    if (!replicas) return own;
+    const parts = [own, await this.clusterRegistry.metrics()];
+    if (replicas.length) parts.push(await AggregatorRegistry.aggregate(replicas).metrics());
+    return parts.filter((x) => x.trim()).join("\n");
   }
 
   stop(): void {
     this.eventLoop.stop();
     this.registry.clear();
+    this.clusterRegistry.clear();
   }
+}
+
+/** One replica's registry in prom-client's JSON form (ReplicaMetrics.snapshot). */
+export type ReplicaSnapshot = MetricObjectWithValues<MetricValue<string>>[];
+
+/** What the gateway reads at scrape time: the deployed models and their replicas' nodes, the queue, the replicas' snapshots. */
+export interface ClusterSources {
+  models: { id: string; nodes: string[] }[];
+  queueDepth(model: string): Promise<number>;
+  replicaSnapshot(model: string, node: string): Promise<ReplicaSnapshot>;
 }
 
 /** Parses the text format back into samples (for the benchmark and tests): name → labels → value. */

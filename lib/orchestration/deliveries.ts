@@ -17,6 +17,16 @@ export const MAX_CRASHES = 2;
 export const CRASHED_MESSAGE =
   `this task crashed the model worker ${MAX_CRASHES} times (the replica process died while running it, the second time with nothing else running); it is not retried again`;
 
+/** Told how each delivery ended (the replica's metrics, lib/metrics/replica-metrics.ts); optional. */
+export interface DeliveryObserver {
+  /** The task ran to the end; `timings` as stored with its result (milliseconds). */
+  succeeded(entry: Delivery["entry"], timings: Record<string, number>): void;
+  /** The task ended Failed with this error type. */
+  failed(entry: Delivery["entry"], type: string): void;
+  /** A server error; the queue delivers the task again. */
+  retrying(entry: Delivery["entry"]): void;
+}
+
 export interface DeliveryOutcome {
   taskId: string;
   state: TaskRecord["state"];
@@ -27,15 +37,18 @@ export async function handleDelivery(
   runtime: LoadedModel,
   store: TaskStore,
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
+  observer?: DeliveryObserver,
 ): Promise<DeliveryOutcome> {
   const started = Date.now();
   const queue_ms = started - entry.enqueuedAt;
   if (crashes >= MAX_CRASHES) {
     await store.fail(entry.taskId, { type: "worker_crashed", message: CRASHED_MESSAGE }, { queue_ms });
+    observer?.failed(entry, "worker_crashed");
     return { taskId: entry.taskId, state: "failed" };
   }
   if (attempt > maxAttempts) {
     await store.fail(entry.taskId, { type: "internal", message: `gave up after ${maxAttempts} attempts` }, { queue_ms });
+    observer?.failed(entry, "internal");
     return { taskId: entry.taskId, state: "failed" };
   }
   await store.markRunning(entry.taskId, attempt);
@@ -44,13 +57,19 @@ export async function handleDelivery(
     const { result, timings } = await executeTask(entry.task, entry.request, runtime);
     const all = { queue_ms, ...timings, total_ms: Date.now() - entry.enqueuedAt };
     await store.complete(entry.taskId, { ...result, timings: all }, all);
+    observer?.succeeded(entry, all);
     return { taskId: entry.taskId, state: "succeeded" };
   } catch (err) {
     const e = err as { message?: string; type?: string };
     const clientMistake = httpStatusOf(e) < 500;
-    if (!clientMistake && attempt < maxAttempts) throw err; // the queue delivers it again
+    if (!clientMistake && attempt < maxAttempts) {
+      observer?.retrying(entry);
+      throw err; // the queue delivers it again
+    }
     const message = clientMistake ? String(e.message) : `failed after ${attempt} attempt(s): ${e.message}`;
-    await store.fail(entry.taskId, { type: clientMistake ? String(e.type ?? "invalid_request") : "internal", message }, { queue_ms });
+    const type = clientMistake ? String(e.type ?? "invalid_request") : "internal";
+    await store.fail(entry.taskId, { type, message }, { queue_ms });
+    observer?.failed(entry, type);
     return { taskId: entry.taskId, state: "failed" };
   }
 }
