@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const stamp = join(root, "dist", ".build-stamp");
-const SOURCES = ["lib", "services", "moleculer.config.ts", "tsconfig.json", "tsconfig.build.json"];
+const SOURCES = ["lib", "services", "web", "moleculer.config.ts", "tsconfig.json", "tsconfig.build.json"];
 
 function newestMtime(path) {
   const st = statSync(path);
