@@ -65,6 +65,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   "lib/backends": [...BASE, "lib/store", "lib/queue"],
   // Run-time model management (issue #15): request parsing, models root, placement; pure but for folder reads.
   "lib/management": [...BASE, "lib/store"],
+  // AdapterHub adapter folders read into memory (issue #16): formats, restricted unpickler, configs, heads.
+  "lib/adapters": BASE,
   services: [...ORCHESTRATION, "lib/gateway", "lib/backends", "lib/auth", "lib/metrics", "lib/management"],
   "moleculer.config": BASE,
   // The composition root: builds the broker and its services.
