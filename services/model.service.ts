@@ -132,11 +132,14 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
        */
       prepareAddOn: {
         params: { addOn: { type: "enum", values: ADD_ONS.map((a) => a.name) } },
-        async handler(this: { broker: unknown }, ctx: Context<{ addOn: string }>) {
+        async handler(this: { broker: unknown; logger: { info(m: string): void } }, ctx: Context<{ addOn: string }>) {
           const addOn = addOnNamed(ctx.params.addOn);
           if (!addOn) throw invalid(`unknown add-on ${ctx.params.addOn}`, "addOn");
+          const started = performance.now();
+          this.logger.info(`${id}: preparing ${addOn.name} (first request asking for it; a gradient graph is built once per model file and cached on disk)`);
           try {
             await addOn.prepare(runtime);
+            this.logger.info(`${id}: ${addOn.name} ready in ${(performance.now() - started).toFixed(0)} ms`);
             announce(this.broker, addOn.name, { state: "ready" });
             return { ready: true };
           } catch (err) {
