@@ -196,6 +196,7 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
           id: m.meta.id,
           tasks: m.meta.tasks,
           max_input: m.meta.maxInput,
+          adapters: m.meta.adapters ?? [],
           replicas_ready: m.replicas.length,
           replicas: m.replicas,
         })));

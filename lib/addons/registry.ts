@@ -1,8 +1,6 @@
 /**
  * The frozen registry of request add-ons, in the order their problems are reported and their
- * fields are filled: explanations (SPEC §7), attacks (SPEC §8). Adapters (`adapter_name`, SPEC §9)
- * are the next entry: a file implementing RequestAddOn and a line here (and their refusal in
- * lib/validation/validate-request.ts `notYetAvailable` removed).
+ * fields are filled: adapters (SPEC §9), explanations (SPEC §7), attacks (SPEC §8).
  */
 import type { RequestAddOn } from "./types.ts";
 import type { TaskRequest } from "../request/request.ts";
@@ -11,8 +9,9 @@ import type { ModelFacts } from "../inference/facts.ts";
 import type { FieldProblem } from "../errors.ts";
 import { explanations } from "./explanations.ts";
 import { attacks } from "./attacks.ts";
+import { adapters } from "./adapters.ts";
 
-export const ADD_ONS: readonly RequestAddOn[] = Object.freeze([explanations, attacks]);
+export const ADD_ONS: readonly RequestAddOn[] = Object.freeze([adapters, explanations, attacks]);
 
 export const addOnNamed = (name: string): RequestAddOn | undefined => ADD_ONS.find((a) => a.name === name);
 

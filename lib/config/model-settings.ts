@@ -20,6 +20,34 @@ export interface ModelSettings {
   /** Session worker threads for this model, and ONNX Runtime intra-op threads per worker. */
   workers: number;
   intra_op_threads: number;
+  /** AdapterHub adapters served on this base model (SPEC §9): names and folders (absolute once read from a models file). */
+  adapters?: AdapterEntry[];
+  /** Whether the adapters are loaded at start (the only mode so far: they always are; reported in statistics). */
+  preloaded_adapters?: boolean;
+}
+
+/** One adapter of a models-file entry: `{"name": "…", "path": "folder"}`. */
+export interface AdapterEntry {
+  name: string;
+  path: string;
+}
+
+/**
+ * A models-file entry's `adapters` list, its paths resolved with `resolvePath` (relative to the models file,
+ * as the model's own path). Names must be non-empty, unique, without surrounding spaces.
+ */
+export function parseAdapterEntries(value: unknown, where: string, resolvePath: (path: string) => string): AdapterEntry[] {
+  if (!Array.isArray(value)) throw new Error(`${where}: "adapters" must be a list of {"name", "path"}`);
+  const seen = new Set<string>();
+  return value.map((a: unknown, i) => {
+    const entry = a as Record<string, unknown>;
+    if (typeof entry !== "object" || entry === null || typeof entry.name !== "string" || typeof entry.path !== "string") throw new Error(`${where}: adapters[${i}] needs string "name" and "path"`);
+    for (const key of Object.keys(entry)) if (key !== "name" && key !== "path") throw new Error(`${where}: adapters[${i}]: unknown option "${key}"`);
+    if (!entry.name || entry.name.trim() !== entry.name) throw new Error(`${where}: adapters[${i}]: "name" must be non-empty, without surrounding spaces`);
+    if (seen.has(entry.name)) throw new Error(`${where}: adapters[${i}]: duplicate name "${entry.name}"`);
+    seen.add(entry.name);
+    return { name: entry.name, path: resolvePath(entry.path) };
+  });
 }
 
 export const MODEL_DEFAULTS = Object.freeze({

@@ -1,11 +1,11 @@
 /** The models file (SPEC §14): `{"models": [{"id", "path", ...options}]}`, paths relative to the file. */
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { withModelDefaults, ModelSettings, MODEL_DEFAULTS } from "./model-settings.ts";
+import { withModelDefaults, ModelSettings, MODEL_DEFAULTS, parseAdapterEntries } from "./model-settings.ts";
 import { checkModelId } from "../request/model-id.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "./limits.ts";
 
-const KNOWN = new Set(["id", "path", ...Object.keys(MODEL_DEFAULTS)]);
+const KNOWN = new Set(["id", "path", "adapters", "preloaded_adapters", ...Object.keys(MODEL_DEFAULTS)]);
 
 /** Numeric options: smallest value, and the largest (sizes that `update` may also set follow its bounds). */
 const RANGES: ReadonlyMap<string, { min: number; max: (b: UpdateBounds) => number }> = new Map([
@@ -45,7 +45,9 @@ export function parseModelsFile(text: string, baseDir: string, source = "models 
       const max = range.max(bounds);
       if (!Number.isInteger(value) || (value as number) < range.min || (value as number) > max) throw new Error(`${where}: "${key}" must be an integer from ${range.min} to ${max}, got ${JSON.stringify(value)}`);
     }
-    return withModelDefaults({ ...(m as Partial<ModelSettings>), id: m.id, path: resolve(baseDir, m.path) });
+    if (Object.hasOwn(m, "preloaded_adapters") && m.preloaded_adapters !== true) throw new Error(`${where}: "preloaded_adapters" can only be true (adapters are loaded with the model; loading on first use is not implemented)`);
+    const adapters = Object.hasOwn(m, "adapters") ? { adapters: parseAdapterEntries(m.adapters, where, (p) => resolve(baseDir, p)) } : {};
+    return withModelDefaults({ ...(m as Partial<ModelSettings>), ...adapters, id: m.id, path: resolve(baseDir, m.path) });
   });
 }
 

@@ -8,7 +8,6 @@
  * (lib/gateway/metrics.ts). Every name starts with METRIC_PREFIX.
  */
 import { Registry, Histogram, Counter, Gauge, type MetricObjectWithValues, type MetricValue } from "prom-client";
-import { ADD_ONS } from "../addons/registry.ts";
 import type { TaskRequest } from "../request/request.ts";
 
 /** The one prefix of the server's own metric names (prom-client's process_* and nodejs_* keep theirs). */
@@ -94,7 +93,8 @@ export class ReplicaMetrics {
 
   /** A task's timings (milliseconds, the fields of STAGE_FIELD): one observation per stage present. */
   observeTask(path: TaskPath, timings: Readonly<Record<string, unknown>>, request?: TaskRequest): void {
-    const addOns = request ? ADD_ONS.some((a) => a.wanted(request)) : true;
+    // The add-on stage is observed for requests with passes of their own (explanations, attacks), not for adapter choices.
+    const addOns = request ? Object.keys(request.explain_kwargs ?? {}).length > 0 || Object.keys(request.attack_kwargs ?? {}).length > 0 : true;
     for (const stage of STAGES) {
       if (stage === "explain" && !addOns) continue;
       const ms = timings[STAGE_FIELD[stage]];

@@ -6,10 +6,15 @@
 import type { Encoded } from "../tokenization/encoded.ts";
 import type { GradientRow } from "../inference/gradients.ts";
 import type { StepItem } from "./kv-cache.ts";
+import type { AdapterChoice } from "../inference/adapters.ts";
 
 export type BatchWork =
-  /** A plain forward pass of one sequence for the named outputs (all when absent). */
-  | { kind: "forward"; sequence: Encoded; outputNames?: string[] }
+  /**
+   * A plain forward pass of one sequence for the named outputs (all when absent), with the adapter choice of its
+   * request (SPEC §9; the base model when absent). Choices do not split batches: the adapter bank mixes per row,
+   * and a mixed batch equals separate runs (test/unit/adapter-graph.test.ts).
+   */
+  | { kind: "forward"; sequence: Encoded; outputNames?: string[]; adapter?: AdapterChoice }
   /** A forward+backward pass of one explanation row on the gradient model. */
   | { kind: "gradient"; row: GradientRow }
   /** An encoder-decoder model's encoder over one prompt (right-padded with the others of its batch). */

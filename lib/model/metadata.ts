@@ -11,7 +11,10 @@ export interface ModelMeta extends ModelFacts {
   maxQueue: number;
   vocabSize: number;
   device: string;
+  /** The adapters the model serves (SPEC §9), by the names requests use. */
   adapters: string[];
+  /** Per adapter: its head kind and what averaging compares (lib/model/adapters.ts); absent without adapters. */
+  adapterInfo?: Record<string, { head: "classification" | "tagging" | "question_answering" | null; config: string; head_signature: string | null }>;
   /** Graph inputs (a model without token_type_ids refuses non-zero ones at the gateway). */
   inputNames: string[];
 }

@@ -27,6 +27,12 @@ import { invalid } from "../errors.ts";
 import { DEFAULT_SETTINGS } from "../config/settings.ts";
 import { generationConfigOf, looksGenerative, maxPositionsOf, planGeneration, resolveLayout, type GenerationLayout, type GraphIo } from "./generation-folder.ts";
 import { GenerationEngine } from "./generation-engine.ts";
+import { AdapterSet, applyHead, buildAdapterGraphOffThread, headInputs, loadServedAdapters } from "./adapters.ts";
+import { adapterOfSequence, HEAD_TASKS, type AdapterCatalog } from "../inference/adapters.ts";
+import { ADAPTER_WEIGHTS_INPUT } from "../onnx/adapters/index.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export type { ForwardResult } from "../inference/model.ts";
 
@@ -34,6 +40,9 @@ export interface RuntimeOptions {
   /** Where gradient models are cached on disk (built once per model file). */
   cacheDir?: string;
 }
+
+/** Outputs an adapter's prediction head provides (lib/model/adapters.ts applyHead). */
+const HEAD_OUTPUT_NAMES: ReadonlySet<string> = new Set(["logits", "start_logits", "end_logits"]);
 
 /** A background item that waited this long competes as interactive (no starvation). */
 const BACKGROUND_AGING_MS = 500;
@@ -50,6 +59,10 @@ export class ModelRuntime implements LoadedModel {
     /** Every open runner by graph file (the main `runner` included). */
     private readonly runners: Map<string, InferenceBackend>,
     layout?: GenerationLayout,
+    /** The served adapters (SPEC §9) when the models-file entry lists some: `runner` then runs the adapter-capable graph. */
+    readonly adapters?: AdapterSet,
+    /** The temporary folder holding the adapter-capable graph (removed on close). */
+    private readonly adapterGraphDir?: string,
   ) {
     this.generation = layout
       ? new GenerationEngine(
@@ -72,6 +85,7 @@ export class ModelRuntime implements LoadedModel {
   static async load(settings: ModelSettings, device: Device, options: RuntimeOptions = {}): Promise<ModelRuntime> {
     const folder = await readModelFolder(settings.path, { quantized: settings.onnx_use_quantized });
     const isModelFile = folder.onnxPath === folder.generationFiles.model;
+    if (settings.adapters?.length) return ModelRuntime.loadWithAdapters(settings, device, options, folder);
     // Attention/hidden-state surgery is for encoders; generation graphs skip its analysis.
     const extraOutputs = isModelFile && !looksGenerative(folder.config);
     const [tokenizer, runner] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), ModelRuntime.openRunner(folder.onnxPath, settings, device, extraOutputs)]);
@@ -95,6 +109,48 @@ export class ModelRuntime implements LoadedModel {
       await Promise.all([...runners.values()].map((r) => r.close()));
       throw err;
     }
+  }
+
+  /**
+   * A base encoder with adapters (SPEC §9): the adapter folders are read here (async file I/O), the
+   * adapter-capable graph is built in a worker thread (lib/onnx/adapters; the event loop, and so other
+   * models' requests, never wait on the surgery) into a temporary file, and that graph is the one
+   * runner: all-zero `adapter_weights` rows are the base model. Attentions/hidden-state outputs are
+   * not offered on it.
+   */
+  private static async loadWithAdapters(settings: ModelSettings, device: Device, options: RuntimeOptions, folder: ModelFolder): Promise<ModelRuntime> {
+    if (looksGenerative(folder.config) || folder.onnxPath !== folder.generationFiles.model) throw new Error(`model ${settings.id}: adapters are supported on encoder models only`);
+    const hiddenSize = typeof folder.config.hidden_size === "number" ? folder.config.hidden_size : undefined;
+    const [tokenizer, served] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), loadServedAdapters(settings.adapters!, hiddenSize)]);
+    const dir = await mkdtemp(join(tmpdir(), "square-adapter-graph-"));
+    let opened: InferenceBackend | undefined;
+    try {
+      const graphPath = join(dir, "model-adapters.onnx");
+      await buildAdapterGraphOffThread(folder.onnxPath, graphPath, served);
+      const runner = (opened = await ModelRuntime.openRunner(graphPath, settings, device, false));
+      const adapters = new AdapterSet(served);
+      for (const a of served) {
+        const missing = a.loaded.head ? headInputs(a.loaded.head).filter((o) => !runner.outputNames.includes(o)) : [];
+        if (missing.length) throw new Error(`adapter ${a.name}: its ${a.loaded.head!.type} head reads ${missing.join(", ")}, which ${folder.onnxPath} does not output (export the base model with its hidden states)`);
+      }
+      const inputs = runner.inputs.filter((i) => i.name !== ADAPTER_WEIGHTS_INPUT);
+      const capabilities = capabilitiesOf(folder.config, inputs, runner.outputs, false);
+      // Tasks the adapters' heads serve join the base model's.
+      for (const a of served) {
+        const task = a.loaded.head ? HEAD_TASKS[a.loaded.head.type] : undefined;
+        if (task && !capabilities.tasks.includes(task)) capabilities.tasks.push(task);
+      }
+      return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities, options, new Map([[graphPath, runner]]), undefined, adapters, dir);
+    } catch (err) {
+      await opened?.close();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** What tasks see of the served adapters (head labels); absent without adapters. */
+  get adapterCatalog(): AdapterCatalog | undefined {
+    return this.adapters;
   }
 
   private static openRunner(modelPath: string, settings: ModelSettings, device: Device, extraOutputs: boolean): Promise<InferenceBackend> {
@@ -127,7 +183,9 @@ export class ModelRuntime implements LoadedModel {
 
   /** What the model's metadata announces about it (lib/orchestration/model-meta.ts adds the replica's part). */
   get facts(): ModelFacts {
-    return {
+    const facts: ModelFacts & { adapters: string[]; adapterInfo: Record<string, unknown> } = {
+      adapters: this.adapters?.names ?? [],
+      adapterInfo: this.adapters?.info ?? {},
       tasks: this.capabilities.tasks,
       embeddingModes: this.capabilities.embeddingModes,
       maxLength: this.folder.maxLength,
@@ -136,6 +194,7 @@ export class ModelRuntime implements LoadedModel {
       extraOutputsUnavailable: this.extraOutputsUnavailable,
       ...(this.generation ? { generation: { architecture: this.generation.architecture, vocabSize: this.generation.vocabSize, maxPositions: this.generation.maxPositions, config: { ...this.generation.generationConfig } } } : {}),
     };
+    return facts;
   }
 
   get padId(): number {
@@ -150,7 +209,8 @@ export class ModelRuntime implements LoadedModel {
   async forward(sequences: readonly Encoded[], outputNames?: string[], priority: Priority = "interactive"): Promise<ForwardResult> {
     if (this.generation) return this.generationForward(sequences, outputNames, priority);
     const started = performance.now();
-    const inputs = sequences.map((sequence): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence, outputNames }, length: sequence.ids.length }));
+    // A sequence's adapter choice (SPEC §9) becomes its row's adapter_weights; rows for different adapters share batches (the bank mixes per row).
+    const inputs = sequences.map((sequence): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence, outputNames, adapter: this.adapters ? adapterOfSequence(sequence) : undefined }, length: sequence.ids.length }));
     const results = inputs.length ? await this.batcher.submit(inputs, batchKey(inputs[0].input), priority) : [];
     return {
       items: results.map((r) => r.value),
@@ -236,11 +296,51 @@ export class ModelRuntime implements LoadedModel {
   }
 
   private async runForward(work: Extract<BatchWork, { kind: "forward" }>[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    if (this.adapters) return this.runAdapterForward(work, this.adapters);
     const sequences = work.map((w) => w.sequence);
     const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
     const { outputs, runMs } = await this.runner.run(feeds, work[0].outputNames);
     const lengths = sequences.map((s) => s.ids.length);
     return { outputs: splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths), runMs };
+  }
+
+  /**
+   * The adapter-capable graph: each row's adapter_weights from its choice (zeros: the base model); outputs a
+   * head provides (logits, start/end logits) are computed from the row's encoder outputs by its adapter's head.
+   */
+  private async runAdapterForward(work: Extract<BatchWork, { kind: "forward" }>[], adapters: AdapterSet): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const sequences = work.map((w) => w.sequence);
+    const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
+    const n = adapters.names.length;
+    const weights = new Float32Array(work.length * n);
+    work.forEach((w, b) => adapters.row(w.adapter, weights, b * n));
+    feeds[ADAPTER_WEIGHTS_INPUT] = { dtype: "float32", shape: [work.length, n], data: weights };
+    const graphOutputs = new Set(this.runner.outputNames);
+    const wanted = work[0].outputNames;
+    const heads = work.map((w) => (w.adapter ? adapters.headOf(w.adapter) : undefined));
+    // Head outputs asked for: rows with an adapter head get its outputs (replacing the graph's own, if it has them).
+    const headOutputs = wanted?.filter((name) => HEAD_OUTPUT_NAMES.has(name)) ?? [];
+    const useHeads = headOutputs.length > 0 && heads.some((h) => h);
+    if (headOutputs.some((name) => !graphOutputs.has(name)) && heads.some((h) => !h)) throw new Error(`outputs ${headOutputs.join(", ")} need an adapter head for every row (validation prevents this)`);
+    const runNames = wanted ? [...new Set([...wanted.filter((name) => graphOutputs.has(name)), ...(useHeads ? heads.flatMap((h) => (h ? headInputs(h) : [])) : [])])] : undefined;
+    const { outputs, runMs } = await this.runner.run(feeds, runNames);
+    const lengths = sequences.map((s) => s.ids.length);
+    const items = splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths);
+    if (!useHeads) return { outputs: items, runMs };
+    return {
+      outputs: items.map((item, b) => {
+        const head = heads[b];
+        const computed = head ? applyHead(head, item) : {};
+        const out: Record<string, NdArray> = {};
+        for (const name of wanted!) {
+          const value = head && HEAD_OUTPUT_NAMES.has(name) ? computed[name] : item[name];
+          if (!value) throw new Error(`adapter head ${head?.name} (${head?.type}) gives no ${name}`);
+          out[name] = value;
+        }
+        return out;
+      }),
+      runMs,
+    };
   }
 
   private batcherSettings(): BatcherSettings {
@@ -258,7 +358,7 @@ export class ModelRuntime implements LoadedModel {
       for (const [path, old] of [...this.runners]) {
         const next = await ModelRuntime.openRunner(path, this.settings, this.device, path === this.folder.onnxPath ? extraOutputs : false);
         this.runners.set(path, next);
-        if (path === this.folder.onnxPath) this.runner = next;
+        if (old === this.runner) this.runner = next;
         await old.close();
       }
     }
@@ -267,5 +367,6 @@ export class ModelRuntime implements LoadedModel {
   async close(): Promise<void> {
     const gradients = await this.gradients?.catch(() => undefined);
     await Promise.all([...[...this.runners.values()].map((r) => r.close()), gradients?.close()]);
+    if (this.adapterGraphDir) await rm(this.adapterGraphDir, { recursive: true, force: true });
   }
 }

@@ -15,7 +15,8 @@ export function metaOf(id: string, runtime: ModelRuntime, addOns: Readonly<Recor
     maxQueue: runtime.settings.max_queue,
     vocabSize: runtime.tokenizer.vocabSize,
     device: runtime.deviceLabel,
-    adapters: [],
+    adapters: runtime.adapters ? [...runtime.adapters.names] : [],
+    ...(runtime.adapters ? { adapterInfo: runtime.adapters.info } : {}),
     inputNames: runtime.capabilities.inputNames,
     addOns: { ...addOns },
   };

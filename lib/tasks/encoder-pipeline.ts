@@ -11,6 +11,7 @@ import type { ItemKind } from "./input-kinds.ts";
 import type { AddOnFields, AttackSubject, StepItem, ModelFacts, Parsed, Prepared, TaskOutput, TaskPipeline } from "./types.ts";
 import type { TaskName } from "../request/task-names.ts";
 import type { FieldProblem } from "../errors.ts";
+import { adapterChoiceOf, withAdapter } from "../inference/adapters.ts";
 
 export interface EncoderTask<O, P extends Prepared> {
   readonly name: TaskName;
@@ -48,7 +49,11 @@ export function encoderPipeline<O, P extends Prepared>(task: EncoderTask<O, P>):
     ...(task.preprocessedProblems ? { preprocessedProblems: task.preprocessedProblems } : {}),
     parse: (request: TaskRequest, model: ModelFacts) => task.parse(request, model),
     async start(request: TaskRequest, options: O, model: LoadedModel): Promise<EncoderRun<O, P>> {
-      return { request, options, prepared: await task.prepare(request, options, model), items: [], done: false };
+      const prepared = await task.prepare(request, options, model);
+      // The request's adapter (SPEC §9) rides on its sequences: the model feeds it as each row's adapter_weights.
+      const choice = adapterChoiceOf(request);
+      if (choice) prepared.sequences = withAdapter(prepared.sequences, choice);
+      return { request, options, prepared, items: [], done: false };
     },
     next: (run: EncoderRun<O, P>) => (run.done ? undefined : { sequences: run.prepared.sequences, outputs: task.outputs(run.options) }),
     absorb(run: EncoderRun<O, P>, items: readonly StepItem[]) {

@@ -10,6 +10,7 @@ import { float32, NdArray } from "../tensor.ts";
 import { collectExtraOutputs } from "./extra-outputs.ts";
 import { itemWordText } from "../explain/words.ts";
 import type { ExplainTarget } from "../explain/explain.ts";
+import { adapterLabels } from "../inference/adapters.ts";
 
 const OPTIONS = { is_regression: "boolean" } as const;
 
@@ -45,12 +46,14 @@ export const sequenceClassification = encoderPipeline<SequenceClassificationOpti
 
   outputs: (options) => ["logits", ...options.extraOutputs],
 
-  finish({ items, options }, model) {
+  finish({ items, options, prepared }, model) {
     const numLabels = items[0]?.logits.shape[0] ?? 0;
     const regression = numLabels === 1 || options.isRegression;
-    const rows = items.map((it) => scoreRow(it.logits, regression, model.capabilities.multiLabel));
+    // An adapter's head replaces the model's (SPEC §9): its labels, single-label softmax.
+    const headLabels = adapterLabels(model, prepared.sequences);
+    const rows = items.map((it) => scoreRow(it.logits, regression, headLabels ? false : model.capabilities.multiLabel));
     return {
-      fields: { labels: regression ? [] : rows.map(argmax), id2label: model.capabilities.id2label },
+      fields: { labels: regression ? [] : rows.map(argmax), id2label: headLabels ?? model.capabilities.id2label },
       arrays: { logits: float32([items.length, numLabels], rows.flat()), ...collectExtraOutputs(items, options.extraOutputs) },
     };
   },

@@ -10,6 +10,7 @@ import { collectExtraOutputs } from "./extra-outputs.ts";
 import { aggregateEntities, AGGREGATIONS, Aggregation, ScoredToken } from "./entity-grouping.ts";
 import type { FieldProblem } from "../errors.ts";
 import type { Encoded } from "../tokenization/encoded.ts";
+import { adapterLabels } from "../inference/adapters.ts";
 
 const OPTIONS = { aggregation: "string" } as const;
 
@@ -53,7 +54,7 @@ export const tokenClassification = encoderPipeline<TokenClassificationOptions, T
 
   finish({ prepared, items, options }, model) {
     const { aggregation } = options;
-    const labels = model.capabilities.id2label;
+    const labels = adapterLabels(model, prepared.sequences) ?? model.capabilities.id2label;
     const { probs, argmaxes, width, labelCount } = tokenProbabilities(items.map((it) => it.logits));
     const entities = prepared.sequences.map((seq, i) => aggregateEntities(scoredTokens(seq, probs, (i * width) * labelCount, labelCount), aggregation, labels, prepared.texts[i]));
     const logits = ndarray("float32", [items.length, width, labelCount], new Float32Array(probs));

@@ -6,6 +6,7 @@ import type { TaskName } from "../request/task-names.ts";
 import { pipelineFor } from "../tasks/registry.ts";
 import type { TaskPipeline } from "../tasks/types.ts";
 import { parseAddOns, WantedAddOn } from "../addons/registry.ts";
+import { missingAdapterProblems } from "../addons/adapters.ts";
 import { bodyShapeProblems } from "./body-schema.ts";
 import { textInputProblems, preprocessedProblems, itemCountProblems, textSizeProblems, preprocessedSizeProblems } from "./input-shape.ts";
 import { preprocessingProblems } from "./preprocessing-options.ts";
@@ -34,7 +35,7 @@ export function parseRequest(body: unknown, task: TaskName, model: ModelMeta, li
   if (shape.length) throw invalidFields(shape);
   const request = withDefaults(body as TaskRequest);
   const addOns = parseAddOns(request, pipeline, model);
-  const problems: FieldProblem[] = [...inputProblems(request, pipeline, model, limits), ...addOns.problems, ...notYetAvailable(request, model)];
+  const problems: FieldProblem[] = [...inputProblems(request, pipeline, model, limits), ...addOns.problems, ...missingAdapterProblems(task, request, model)];
   if (problems.length) throw invalidFields(problems);
   const parsed = pipeline.parse(request, model);
   if (!parsed.ok) throw invalidFields(parsed.problems);
@@ -61,12 +62,4 @@ function inputProblems(request: TaskRequest, pipeline: TaskPipeline, model: Mode
     return [{ field: "preprocessing_kwargs.truncation", message: "only_second needs pairs; these items are single texts" }];
   }
   return preprocessingProblems(request, pipeline, model);
-}
-
-/** Features that are not add-ons yet (lib/addons) are refused clearly rather than ignored. */
-function notYetAvailable(request: TaskRequest, model: ModelMeta): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  const adapters = Array.isArray(request.adapter_name) ? request.adapter_name : request.adapter_name ? [request.adapter_name] : [];
-  if (adapters.length && model.adapters.length === 0) problems.push({ field: "adapter_name", message: "this model has no adapters" });
-  return problems;
 }

@@ -1,7 +1,7 @@
 /** Builds the generated fixture models once per checkout (deterministic, so a cached copy is identical). */
 import { access } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { DEMO_FIXTURES, writeFixtures, writeGenerativeFixtures } from "../../lib/fixtures/index.ts";
+import { DEMO_FIXTURES, writeDemoAdapters, writeFixtures, writeGenerativeFixtures } from "../../lib/fixtures/index.ts";
 
 export const FIXTURE_DIR = resolve(process.env.SQUARE_FIXTURE_DIR ?? ".cache/fixtures");
 
@@ -16,6 +16,7 @@ export function fixtureDir(): Promise<string> {
     }
     if (missing.length) await writeFixtures(FIXTURE_DIR, missing);
     await writeGenerativeFixtures(FIXTURE_DIR);
+    await writeDemoAdapters(FIXTURE_DIR);
     return FIXTURE_DIR;
   })();
   return building;

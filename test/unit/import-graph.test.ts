@@ -43,7 +43,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // Implementations of the interface: the ONNX Runtime engine, batching, the assembled model.
   "lib/onnx": MODEL_SIDE,
   "lib/batching": MODEL_SIDE,
-  "lib/model": [...MODEL_SIDE, "lib/onnx", "lib/batching"],
+  "lib/model": [...MODEL_SIDE, "lib/onnx", "lib/batching", "lib/adapters"],
   "lib/fixtures": [...BASE, "lib/onnx"],
   // Tasks and request add-ons know only the interface, never lib/model, lib/onnx or the orchestration.
   "lib/explain": MODEL_SIDE,
