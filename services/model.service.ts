@@ -165,7 +165,13 @@ export function modelService({ runtime, backends, limits, bounds, concurrency = 
         // The update body itself; parseModelUpdate checks names, types and bounds.
         params: { $$root: true, type: "object" },
         async handler(this: { broker: { nodeID: string } }, ctx: Context<Record<string, unknown>>) {
-          await runtime.apply(parseModelUpdate(ctx.params, bounds));
+          const update = parseModelUpdate(ctx.params, bounds);
+          await runtime.apply(update);
+          // A new adapter set (issue #16) changes what the model serves: the gateways validate against the new list.
+          if (update.adapters) {
+            Object.assign(metadata.squareModel, metaOf(id, runtime, addOns));
+            republishMetadata(this.broker);
+          }
           return modelStatistics(runtime, [await replicaInfo(this.broker.nodeID)]);
         },
       },

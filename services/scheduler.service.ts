@@ -84,10 +84,15 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
           const { model } = ctx.params;
           // Checked again here: Moleculer clients call this action without the gateway.
           const update = parseModelUpdate(ctx.params.update, bounds);
-          await storeCall(() => backends.store.saveModelUpdate(model, update));
+          // Settings are checked in full above and stored first, so a replica starting meanwhile gets them.
+          // An adapter set is only known to be loadable once the replicas have read its folders: it is
+          // stored after they accepted it, so a set they refused never reaches a model's next start.
+          const checkedByReplicas = Object.hasOwn(update, "adapters");
+          if (!checkedByReplicas) await storeCall(() => backends.store.saveModelUpdate(model, update));
           const action = `${modelServiceName(model)}.apply`;
           if (replicaNodes(this.broker.registry, action).length === 0) throw unavailable(`model ${model} has no running replica`);
           const replies = await callEachReplica<Record<string, unknown>>(ctx, this.broker.registry, action, update);
+          if (checkedByReplicas) await storeCall(() => backends.store.saveModelUpdate(model, update));
           await this.broker.broadcast("model.updated", { model, update });
           return replies;
         },

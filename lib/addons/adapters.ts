@@ -3,7 +3,8 @@
  * list with `model_kwargs.average_adapters: true` averages their weights (AdapterHub's linear average, equal
  * weights) and heads. Parsing refuses what cannot run (422s naming `adapter_name`); the choice itself rides on
  * the request's sequences (lib/inference/adapters.ts, set by the task pipeline) and the model feeds it per row,
- * so `run` has no fields to fill. Not yet: explanations and attacks on an adapter (refused here).
+ * so `run` has no fields to fill. Explanations and attacks
+ * work with an adapter: the gradient graph is the adapter graph's, through the adapter's head (lib/model/runtime.ts).
  */
 import type { RequestAddOn } from "./types.ts";
 import { parsed } from "../tasks/types.ts";
@@ -74,8 +75,6 @@ export function adapterProblems(task: TaskName, request: TaskRequest, model: Mod
       }
     }
   }
-  if (Object.keys(request.explain_kwargs).length) problems.push({ field: "explain_kwargs", message: "explanations are not available with an adapter yet" });
-  if (Object.keys(request.attack_kwargs).length) problems.push({ field: "attack_kwargs", message: "attacks are not available with an adapter yet" });
   return problems;
 }
 

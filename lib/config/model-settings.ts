@@ -64,16 +64,46 @@ export const MODEL_DEFAULTS = Object.freeze({
   intra_op_threads: 2,
 });
 
-export type ModelUpdate = Partial<Pick<ModelSettings, "batch_size" | "max_input" | "return_plaintext_arrays" | "disable_gpu">>;
+export type ModelUpdate = Partial<Pick<ModelSettings, "batch_size" | "max_input" | "return_plaintext_arrays" | "disable_gpu" | "adapters">>;
+
+/** Most adapters an `update` may list. */
+export const MAX_UPDATE_ADAPTERS = 64;
+
+/**
+ * An `update`'s `adapters` (issue #16): the new set, replacing the old, as `[{"name", "path"}]` with paths relative to
+ * the folder holding the model's folder (as in the models file); absolute paths and `..` segments are refused, so an
+ * update reaches no folder outside it. Problems name `adapters[i]`.
+ */
+export function checkUpdateAdapters(value: unknown): { adapters?: AdapterEntry[]; problems: FieldProblem[] } {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_UPDATE_ADAPTERS) return { problems: [{ field: "adapters", message: `must be a list of 1 to ${MAX_UPDATE_ADAPTERS} {"name", "path"} objects (the new set of adapters)` }] };
+  const problems: FieldProblem[] = [];
+  const seen = new Set<string>();
+  const adapters = value.map((a: unknown, i): AdapterEntry => {
+    const field = `adapters[${i}]`;
+    const entry = (typeof a === "object" && a !== null && !Array.isArray(a) ? a : {}) as Record<string, unknown>;
+    const { name, path } = entry;
+    const extra = Object.keys(entry).filter((k) => k !== "name" && k !== "path");
+    if (typeof name !== "string" || typeof path !== "string") problems.push({ field, message: 'needs string "name" and "path"' });
+    else if (extra.length) problems.push({ field, message: `unknown option ${extra.map((k) => JSON.stringify(k)).join(", ")}` });
+    else if (!name || name.trim() !== name || name.length > 200) problems.push({ field: `${field}.name`, message: "must be non-empty, at most 200 characters, without surrounding spaces" });
+    else if (seen.has(name)) problems.push({ field: `${field}.name`, message: `duplicate name "${name}"` });
+    else if (!path || path.length > 1000 || path.includes("\0") || /^([/\\]|[A-Za-z]:)/.test(path)) problems.push({ field: `${field}.path`, message: "must be a relative path (to the folder holding the model's folder), not absolute" });
+    else if (path.split(/[/\\]/).includes("..")) problems.push({ field: `${field}.path`, message: 'must not contain ".." (adapters live beside the model)' });
+    if (typeof name === "string") seen.add(name);
+    return { name: name as string, path: path as string };
+  });
+  return problems.length ? { problems } : { adapters, problems };
+}
 
 type UpdateField = keyof ModelUpdate;
 
 /** What each updatable field accepts; a Map, so keys like `__proto__` or `toString` are simply unknown. */
-const UPDATABLE: ReadonlyMap<string, { kind: "int" | "bool"; max?: (b: UpdateBounds) => number; flag?: string }> = new Map([
+const UPDATABLE: ReadonlyMap<string, { kind: "int" | "bool" | "adapters"; max?: (b: UpdateBounds) => number; flag?: string }> = new Map([
   ["batch_size", { kind: "int", max: (b: UpdateBounds) => b.maxBatchSize, flag: "--max-batch-size" }],
   ["max_input", { kind: "int", max: (b: UpdateBounds) => b.maxInput, flag: "--max-request-items" }],
   ["return_plaintext_arrays", { kind: "bool" }],
   ["disable_gpu", { kind: "bool" }],
+  ["adapters", { kind: "adapters" }],
 ] as const);
 
 /** The fields of `body` that are valid updates, and a problem for each one that is not. */
@@ -84,6 +114,11 @@ export function checkModelUpdate(body: Record<string, unknown>, bounds: UpdateBo
     const rule = UPDATABLE.get(key);
     const max = rule?.max?.(bounds) ?? 0;
     if (!rule) problems.push({ field: key, message: `unknown field; updatable fields are ${[...UPDATABLE.keys()].join(", ")}` });
+    else if (rule.kind === "adapters") {
+      const checked = checkUpdateAdapters(value);
+      problems.push(...checked.problems);
+      if (checked.adapters) update.adapters = checked.adapters;
+    }
     else if (rule.kind === "bool" && typeof value !== "boolean") problems.push({ field: key, message: "must be a boolean" });
     else if (rule.kind === "int" && !(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= max)) problems.push({ field: key, message: `must be an integer ≥ 1 and ≤ ${max} (the server's limit, ${rule.flag})` });
     else (update as Record<UpdateField, unknown>)[key as UpdateField] = value;

@@ -161,6 +161,110 @@ export function applyHead(head: PredictionHead, item: Record<string, NdArray>): 
   return { start_logits: float32([T], start), end_logits: float32([T], end) };
 }
 
+/** Whether a head's Jacobian depends on its input (a non-linear activation between layers): its cotangent then needs the encoder's forward values. */
+export const headNeedsForward = (head: PredictionHead): boolean => head.layers.length > 1 && head.activation !== "linear";
+
+/** The encoder output a head reads, i.e. the gradient target its cotangent lands on. */
+export const headTarget = (head: PredictionHead): "pooler_output" | "last_hidden_state" => (head.usePooler ? "pooler_output" : "last_hidden_state");
+
+/**
+ * The head's vector-Jacobian product (explanations and HotFlip on an adapter, issue #16): the cotangent on the encoder
+ * output the head reads (`last_hidden_state` tokens × H, or `pooler_output` H) from cotangents on the head's outputs
+ * (`logits`, or `start_logits` and `end_logits`), exactly, in float64. `input` is the head's input (the row's
+ * unpadded encoder output) at the row's point; needed only when headNeedsForward(head).
+ */
+export function headCotangent(head: PredictionHead, cotangents: Readonly<Record<string, Float32Array>>, tokens: number, input?: Float32Array): Float32Array {
+  const H = head.layers[0].weight.shape[1];
+  const n = head.numLabels;
+  if (headNeedsForward(head) && !input) throw new Error(`the cotangent of head ${head.name} needs its input`);
+  if (head.type === "classification") {
+    const g = cotangents.logits;
+    if (!g || g.length !== n) throw new Error(`head ${head.name}: a classification head needs a logits cotangent of ${n} values`);
+    const back = denseVjp(head, g, input?.subarray(0, H));
+    const out = new Float32Array(head.usePooler ? H : tokens * H);
+    out.set(back, 0); // the first token (or the pooler output)
+    return out;
+  }
+  const perToken = (t: number): Float64Array | undefined => {
+    if (head.type === "tagging") {
+      const g = cotangents.logits;
+      if (!g || g.length !== tokens * n) throw new Error(`head ${head.name}: a tagging head needs a logits cotangent of ${tokens}×${n} values`);
+      return Float64Array.from(g.subarray(t * n, (t + 1) * n));
+    }
+    const s = cotangents.start_logits, e = cotangents.end_logits;
+    if (!s || !e || s.length !== tokens || e.length !== tokens) throw new Error(`head ${head.name}: a QA head needs start_logits and end_logits cotangents of ${tokens} values`);
+    return Float64Array.of(s[t], e[t]);
+  };
+  const out = new Float32Array(tokens * H);
+  for (let t = 0; t < tokens; t++) {
+    const g = perToken(t)!;
+    if (g.every((v) => v === 0)) continue;
+    out.set(denseVjp(head, g, input?.subarray(t * H, (t + 1) * H)), t * H);
+  }
+  return out;
+}
+
+/** Backward through layers−1 × [Linear, act] → Linear: Wᵀ per layer, act′ at the forward pre-activations (recomputed from `input`). */
+function denseVjp(head: PredictionHead, cotangent: ArrayLike<number>, input: Float32Array | undefined): Float64Array {
+  const L = head.layers.length;
+  // Forward pre-activations z_i of the hidden layers (only when the Jacobian depends on them).
+  const pre: Float64Array[] = [];
+  if (headNeedsForward(head)) {
+    let x: Float64Array = Float64Array.from(input!);
+    for (let i = 0; i < L - 1; i++) {
+      const [out, inp] = head.layers[i].weight.shape;
+      const w = head.layers[i].weight.data, b = head.layers[i].bias?.data;
+      const z = new Float64Array(out);
+      for (let o = 0; o < out; o++) {
+        let s = b ? b[o] : 0;
+        for (let k = 0; k < inp; k++) s += w[o * inp + k] * x[k];
+        z[o] = s;
+      }
+      pre.push(z);
+      x = z.map((v) => activate(head.activation, v));
+    }
+  }
+  let g: Float64Array = Float64Array.from(cotangent);
+  for (let i = L - 1; i >= 0; i--) {
+    const [out, inp] = head.layers[i].weight.shape;
+    const w = head.layers[i].weight.data;
+    const gx = new Float64Array(inp);
+    for (let o = 0; o < out; o++) {
+      const go = g[o];
+      if (go === 0) continue;
+      for (let k = 0; k < inp; k++) gx[k] += w[o * inp + k] * go;
+    }
+    if (i > 0) {
+      const z = pre[i - 1];
+      for (let k = 0; k < inp; k++) gx[k] *= z ? activationSlope(head.activation, z[k]) : 1;
+    }
+    g = gx;
+  }
+  return g;
+}
+
+/** d act(x) / dx. */
+function activationSlope(act: PredictionHead["activation"], x: number): number {
+  switch (act) {
+    case "tanh": return 1 - Math.tanh(x) ** 2;
+    case "relu": return x > 0 ? 1 : 0;
+    case "gelu": return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+    case "gelu_new": {
+      const c = Math.sqrt(2 / Math.PI), u = c * (x + 0.044715 * x ** 3), t = Math.tanh(u);
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+    }
+    case "silu": {
+      const s = 1 / (1 + Math.exp(-x));
+      return s * (1 + x * (1 - s));
+    }
+    case "sigmoid": {
+      const s = 1 / (1 + Math.exp(-x));
+      return s * (1 - s);
+    }
+    case "linear": return 1;
+  }
+}
+
 /** layers−1 × [Linear, act] → Linear, in float64. */
 function dense(head: PredictionHead, input: Float32Array): Float64Array {
   let x: Float64Array = Float64Array.from(input);

@@ -27,14 +27,26 @@ export class GradientSession {
     private readonly meta: Metadata,
     private readonly padId: number,
     private readonly productOptions: { cacheDir: string; runner: Omit<RunnerOptions, "modelPath" | "workers"> },
+    /** Targets a row may leave out get a zero cotangent (a graph with several targets of which a row uses one). */
+    private readonly zeroMissing: boolean,
   ) {}
 
-  static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, padId: number): Promise<GradientSession> {
-    const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, BUILD_OPTIONS);
+  /**
+   * `targets`: the outputs to differentiate (default: every float output). With them, a row's cotangents may name
+   * only some targets (the others get zeros): an adapter model's gradient graph targets `last_hidden_state`, and
+   * the head's own cotangent is computed in JS (lib/model/adapters.ts headCotangent).
+   */
+  static async open(modelPath: string, cacheDir: string, runner: Omit<RunnerOptions, "modelPath">, padId: number, targets?: string[]): Promise<GradientSession> {
+    const { files, meta } = await buildGradientModelOffThread(modelPath, cacheDir, targets ? { ...BUILD_OPTIONS, targets } : BUILD_OPTIONS);
     // Shared memory, so the vocabulary product's worker reads the same table without a copy.
     const table = sharedTable(await readEntryTable(files.table, meta));
     const opened = await OnnxRunner.open({ ...runner, modelPath: files.model, extraOutputs: false });
-    return new GradientSession(opened, table, meta, padId, { cacheDir, runner: { device: runner.device, disableGpu: runner.disableGpu, intraOpThreads: runner.intraOpThreads } });
+    return new GradientSession(opened, table, meta, padId, { cacheDir, runner: { device: runner.device, disableGpu: runner.disableGpu, intraOpThreads: runner.intraOpThreads } }, targets !== undefined);
+  }
+
+  /** The differentiated outputs (each row's cotangents are keyed by these). */
+  get targets(): readonly string[] {
+    return this.meta.targets;
   }
 
   get hidden(): number {
@@ -58,12 +70,28 @@ export class GradientSession {
     return embeddingRows(this.table, ids);
   }
 
-  async runRows(rows: readonly GradientRow[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+  /**
+   * `extra.feeds`: further plain inputs of the graph (an adapter model's `adapter_weights`, batch-first).
+   * `extra.forwardValues`: return these targets' forward values (tokens × … per row, cropped) instead of gradients;
+   * the cotangents are then zeros (the values do not depend on them).
+   */
+  async runRows(rows: readonly GradientRow[], extra: { feeds?: Record<string, NdArray>; forwardValues?: string[] } = {}): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
     const lengths = rows.map((r) => r.sequence.ids.length);
     const longest = Math.max(...lengths);
     const feeds = buildFeeds(rows.map((r) => r.sequence), this.meta.inputs.filter((n) => TOKEN_INPUTS.has(n)), this.padId);
     feeds[INPUTS_EMBEDS] = this.paddedEmbeds(rows, longest);
-    for (const target of this.meta.targets) feeds[cotangentInputName(target)] = this.paddedCotangent(rows, target, longest);
+    Object.assign(feeds, extra.feeds);
+    const values = extra.forwardValues;
+    for (const target of this.meta.targets) feeds[cotangentInputName(target)] = this.paddedCotangent(rows, target, longest, values !== undefined);
+    if (values) {
+      const { outputs, runMs } = await this.runner.run(feeds, values);
+      const perRow = lengths.map((length, b): Record<string, NdArray> =>
+        Object.fromEntries(values.map((name) => {
+          const r = row(outputs[name], b);
+          return [name, r.shape.length >= 2 ? cropAxes(r, [0], length) : r];
+        })));
+      return { outputs: perRow, runMs };
+    }
     const last = this.meta.attentionLayers - 1;
     const wantsAttention = rows[0].wants === "attention"; // the batcher never mixes the two kinds
     const names = wantsAttention ? [attentionOutput(last), attentionGradOutput(last)] : [GRAD_INPUTS_EMBEDS];
@@ -92,17 +120,30 @@ export class GradientSession {
     return ndarray("float32", [rows.length, longest, hidden], data);
   }
 
-  /** Token-level targets (QA logits) are padded to the longest row; label-level ones are fixed width. */
-  private paddedCotangent(rows: readonly GradientRow[], target: string, longest: number): NdArray {
+  /**
+   * Token-level targets (QA logits) are padded to the longest row; label-level ones are fixed width; token × hidden
+   * ones (last_hidden_state) are padded along the tokens. `zeros`: every row's cotangent is zero.
+   */
+  private paddedCotangent(rows: readonly GradientRow[], target: string, longest: number, zeros = false): NdArray {
     const info = this.runner.inputs.find((i) => i.name === cotangentInputName(target));
-    const width = typeof info?.shape[1] === "number" ? info.shape[1] : longest;
+    const dim = (k: number) => info?.shape[k];
+    if (info && info.shape.length === 3) {
+      const hidden = dim(2);
+      if (typeof hidden !== "number") throw new Error(`the cotangent of ${target} has no fixed last dimension`);
+      const data = new Float32Array(rows.length * longest * hidden);
+      if (!zeros) rows.forEach((r, b) => this.placeCotangent(data, r, target, b * longest * hidden));
+      return ndarray("float32", [rows.length, longest, hidden], data);
+    }
+    const width = typeof dim(1) === "number" ? (dim(1) as number) : longest;
     const data = new Float32Array(rows.length * width);
-    rows.forEach((r, b) => {
-      const cotangent = r.cotangents[target];
-      if (!cotangent) throw new Error(`no cotangent for the gradient target ${target}`);
-      data.set(cotangent, b * width);
-    });
+    if (!zeros) rows.forEach((r, b) => this.placeCotangent(data, r, target, b * width));
     return ndarray("float32", [rows.length, width], data);
+  }
+
+  private placeCotangent(data: Float32Array, r: GradientRow, target: string, at: number): void {
+    const cotangent = r.cotangents[target];
+    if (cotangent) data.set(cotangent, at);
+    else if (!this.zeroMissing) throw new Error(`no cotangent for the gradient target ${target}`);
   }
 }
 

@@ -8,7 +8,7 @@
 import { readModelFolder, ModelFolder } from "./model-folder.ts";
 import { capabilitiesOf, Capabilities } from "../inference/capabilities.ts";
 import { TextTokenizer } from "../tokenization/tokenizer.ts";
-import { OnnxRunner } from "../onnx/runner.ts";
+import { OnnxRunner, type RunnerOptions } from "../onnx/runner.ts";
 import type { InferenceBackend } from "../inference/backend.ts";
 import type { LoadedModel, ForwardResult } from "../inference/model.ts";
 import type { ModelFacts } from "../inference/facts.ts";
@@ -16,23 +16,24 @@ import { batchKey, BatchWork } from "./batch-work.ts";
 import { Device, deviceName } from "../onnx/device.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { NdArray } from "../tensor.ts";
-import type { ModelSettings } from "../config/model-settings.ts";
+import type { AdapterEntry, ModelSettings } from "../config/model-settings.ts";
 import { buildFeeds, splitOutputs } from "../batching/pad.ts";
 import { Batcher, BatcherSettings } from "../batching/batcher.ts";
 import type { Priority } from "../batching/select.ts";
 import { GradientSession, gradientResult } from "./gradient-session.ts";
-import type { GradientBackend, GradientResult } from "../inference/gradients.ts";
+import type { GradientBackend, GradientResult, GradientRow } from "../inference/gradients.ts";
 import { UnsupportedOperatorError, GradientGraphError } from "../onnx/gradients/errors.ts";
 import { invalid } from "../errors.ts";
 import { DEFAULT_SETTINGS } from "../config/settings.ts";
 import { generationConfigOf, looksGenerative, maxPositionsOf, planGeneration, resolveLayout, type GenerationLayout, type GraphIo } from "./generation-folder.ts";
 import { GenerationEngine } from "./generation-engine.ts";
-import { AdapterSet, applyHead, buildAdapterGraphOffThread, headInputs, loadServedAdapters } from "./adapters.ts";
-import { adapterOfSequence, HEAD_TASKS, type AdapterCatalog } from "../inference/adapters.ts";
+import { AdapterError } from "../adapters/index.ts";
+import { AdapterSet, applyHead, buildAdapterGraphOffThread, headCotangent, headInputs, headNeedsForward, headTarget, loadServedAdapters } from "./adapters.ts";
+import { adapterOfSequence, HEAD_TASKS, type AdapterCatalog, type AdapterChoice } from "../inference/adapters.ts";
 import { ADAPTER_WEIGHTS_INPUT } from "../onnx/adapters/index.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 
 export type { ForwardResult } from "../inference/model.ts";
 
@@ -43,6 +44,54 @@ export interface RuntimeOptions {
 
 /** Outputs an adapter's prediction head provides (lib/model/adapters.ts applyHead). */
 const HEAD_OUTPUT_NAMES: ReadonlySet<string> = new Set(["logits", "start_logits", "end_logits"]);
+
+/** The adapter-capable graph's file in the model's temporary folder. */
+const ADAPTER_GRAPH_FILE = "model-adapters.onnx";
+
+/**
+ * How long a graph an update replaced stays open for requests accepted for its adapters (between a request's
+ * validation and its forward passes), at least; it closes once nothing runs on it any more.
+ */
+const RETIRED_GRAPH_GRACE_MS = 15_000;
+
+/** An adapter-capable graph with what belongs to it; an update replaces it as a whole (ModelRuntime.replaceAdapters). */
+interface AdapterGraph {
+  /** Batch work names its graph by this number (rows of different graphs never share a batch). */
+  generation: number;
+  adapters: AdapterSet;
+  runner: InferenceBackend;
+  /** Temporary folder of the graph file (removed when the graph closes). */
+  dir: string;
+  gradients?: Promise<GradientSession>;
+  /** Submissions running on it. */
+  pending: number;
+  /** When an update replaced it (performance.now()). */
+  retiredAt?: number;
+}
+
+/** Closes a graph's sessions (its runner unless `runnerClosed`) and removes its folder. */
+async function closeAdapterGraph(graph: AdapterGraph, runnerClosed = false): Promise<void> {
+  const gradients = await graph.gradients?.catch(() => undefined);
+  await Promise.all([runnerClosed ? undefined : graph.runner.close(), gradients?.close()]).catch(() => undefined);
+  await rm(graph.dir, { recursive: true, force: true });
+}
+
+/** Indices grouped by a key, in first-seen order. */
+function groupBy<K>(items: readonly number[], key: (i: number) => K): Map<K, number[]> {
+  const groups = new Map<K, number[]>();
+  for (const i of items) {
+    const k = key(i);
+    const group = groups.get(k);
+    if (group) group.push(i);
+    else groups.set(k, [i]);
+  }
+  return groups;
+}
+
+/** An adapter folder of an `update` (relative to the folder holding the model's folder) or of the models file (absolute). */
+export function resolveAdapterPath(modelPath: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(modelPath), path);
+}
 
 /** A background item that waited this long competes as interactive (no starvation). */
 const BACKGROUND_AGING_MS = 500;
@@ -59,10 +108,8 @@ export class ModelRuntime implements LoadedModel {
     /** Every open runner by graph file (the main `runner` included). */
     private readonly runners: Map<string, InferenceBackend>,
     layout?: GenerationLayout,
-    /** The served adapters (SPEC §9) when the models-file entry lists some: `runner` then runs the adapter-capable graph. */
-    readonly adapters?: AdapterSet,
-    /** The temporary folder holding the adapter-capable graph (removed on close). */
-    private readonly adapterGraphDir?: string,
+    /** The served adapters' graph (SPEC §9) when the models-file entry lists some: `runner` is then its runner. */
+    private current?: AdapterGraph,
   ) {
     this.generation = layout
       ? new GenerationEngine(
@@ -77,7 +124,14 @@ export class ModelRuntime implements LoadedModel {
   /** The decoding side of a generative model; absent for encoders. */
   readonly generation?: GenerationEngine;
 
-  private gradients?: Promise<GradientSession>;
+  /** The gradient session of a model without adapters (an adapter model's sessions belong to its graphs). */
+  private readonly plain: { gradients?: Promise<GradientSession> } = {};
+
+  /** Adapter graphs an update replaced, kept while work runs on them (and for a grace period). */
+  private retired: AdapterGraph[] = [];
+
+  /** The chain of adapter updates (one at a time). */
+  private adapterUpdates: Promise<void> = Promise.resolve();
 
   /** The replica's single batch owner: every task's sequences pass through it. */
   readonly batcher = new Batcher<BatchWork, Record<string, NdArray>>((inputs) => this.runBatch(inputs), () => this.batcherSettings());
@@ -120,32 +174,55 @@ export class ModelRuntime implements LoadedModel {
    */
   private static async loadWithAdapters(settings: ModelSettings, device: Device, options: RuntimeOptions, folder: ModelFolder): Promise<ModelRuntime> {
     if (looksGenerative(folder.config) || folder.onnxPath !== folder.generationFiles.model) throw new Error(`model ${settings.id}: adapters are supported on encoder models only`);
+    const [tokenizer, graph] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), ModelRuntime.openAdapterGraph(folder, settings, device, settings.adapters!, 0)]);
+    const capabilities = ModelRuntime.adapterCapabilities(folder, graph);
+    return new ModelRuntime(settings, device, folder, tokenizer, graph.runner, capabilities, options, new Map([[join(graph.dir, ADAPTER_GRAPH_FILE), graph.runner]]), undefined, graph);
+  }
+
+  /**
+   * Reads the adapter folders (paths relative to the folder holding the model's folder, as an `update` gives them, or
+   * absolute) and builds their adapter-capable graph in a worker thread into a temporary folder, then opens it.
+   */
+  private static async openAdapterGraph(folder: ModelFolder, settings: ModelSettings, device: Device, entries: readonly AdapterEntry[], generation: number): Promise<AdapterGraph> {
     const hiddenSize = typeof folder.config.hidden_size === "number" ? folder.config.hidden_size : undefined;
-    const [tokenizer, served] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), loadServedAdapters(settings.adapters!, hiddenSize)]);
+    const served = await loadServedAdapters(entries.map((e) => ({ name: e.name, path: resolveAdapterPath(settings.path, e.path) })), hiddenSize);
     const dir = await mkdtemp(join(tmpdir(), "square-adapter-graph-"));
     let opened: InferenceBackend | undefined;
     try {
-      const graphPath = join(dir, "model-adapters.onnx");
+      const graphPath = join(dir, ADAPTER_GRAPH_FILE);
       await buildAdapterGraphOffThread(folder.onnxPath, graphPath, served);
       const runner = (opened = await ModelRuntime.openRunner(graphPath, settings, device, false));
-      const adapters = new AdapterSet(served);
       for (const a of served) {
         const missing = a.loaded.head ? headInputs(a.loaded.head).filter((o) => !runner.outputNames.includes(o)) : [];
-        if (missing.length) throw new Error(`adapter ${a.name}: its ${a.loaded.head!.type} head reads ${missing.join(", ")}, which ${folder.onnxPath} does not output (export the base model with its hidden states)`);
+        if (missing.length) throw new AdapterError(`adapter ${a.name}: its ${a.loaded.head!.type} head reads ${missing.join(", ")}, which ${folder.onnxPath} does not output (export the base model with its hidden states)`);
       }
-      const inputs = runner.inputs.filter((i) => i.name !== ADAPTER_WEIGHTS_INPUT);
-      const capabilities = capabilitiesOf(folder.config, inputs, runner.outputs, false);
-      // Tasks the adapters' heads serve join the base model's.
-      for (const a of served) {
-        const task = a.loaded.head ? HEAD_TASKS[a.loaded.head.type] : undefined;
-        if (task && !capabilities.tasks.includes(task)) capabilities.tasks.push(task);
-      }
-      return new ModelRuntime(settings, device, folder, tokenizer, runner, capabilities, options, new Map([[graphPath, runner]]), undefined, adapters, dir);
+      return { generation, adapters: new AdapterSet(served), runner, dir, pending: 0 };
     } catch (err) {
       await opened?.close();
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** The base model's tasks on the adapter graph, and those the adapters' heads serve. */
+  private static adapterCapabilities(folder: ModelFolder, graph: AdapterGraph): Capabilities {
+    const inputs = graph.runner.inputs.filter((i) => i.name !== ADAPTER_WEIGHTS_INPUT);
+    const capabilities = capabilitiesOf(folder.config, inputs, graph.runner.outputs, false);
+    for (const a of graph.adapters.adapters) {
+      const task = a.loaded.head ? HEAD_TASKS[a.loaded.head.type] : undefined;
+      if (task && !capabilities.tasks.includes(task)) capabilities.tasks.push(task);
+    }
+    return capabilities;
+  }
+
+  /** The served adapters (SPEC §9); absent for a model without adapters. */
+  get adapters(): AdapterSet | undefined {
+    return this.current?.adapters;
+  }
+
+  /** The current adapter-capable graph file (tests read it). */
+  get adapterGraphPath(): string | undefined {
+    return this.current ? join(this.current.dir, ADAPTER_GRAPH_FILE) : undefined;
   }
 
   /** What tasks see of the served adapters (head labels); absent without adapters. */
@@ -209,9 +286,36 @@ export class ModelRuntime implements LoadedModel {
   async forward(sequences: readonly Encoded[], outputNames?: string[], priority: Priority = "interactive"): Promise<ForwardResult> {
     if (this.generation) return this.generationForward(sequences, outputNames, priority);
     const started = performance.now();
-    // A sequence's adapter choice (SPEC §9) becomes its row's adapter_weights; rows for different adapters share batches (the bank mixes per row).
-    const inputs = sequences.map((sequence): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence, outputNames, adapter: this.adapters ? adapterOfSequence(sequence) : undefined }, length: sequence.ids.length }));
+    if (this.current) return this.adapterForward(sequences, outputNames, priority, started);
+    const inputs = sequences.map((sequence): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence, outputNames }, length: sequence.ids.length }));
     const results = inputs.length ? await this.batcher.submit(inputs, batchKey(inputs[0].input), priority) : [];
+    return {
+      items: results.map((r) => r.value),
+      inferenceMs: performance.now() - started,
+      batchWaitMs: Math.max(0, ...results.map((r) => r.waitedMs)),
+    };
+  }
+
+  /**
+   * A sequence's adapter choice (SPEC §9) becomes its row's adapter_weights; rows for different adapters share
+   * batches (the bank mixes per row). A choice naming an adapter an update removed runs on the graph it was
+   * accepted with while that graph is kept (replaceAdapters); rows of different graphs never share a batch.
+   */
+  private async adapterForward(sequences: readonly Encoded[], outputNames: string[] | undefined, priority: Priority, started: number): Promise<ForwardResult> {
+    const rows = sequences.map((sequence) => {
+      const adapter = adapterOfSequence(sequence);
+      return { sequence, adapter, graph: this.graphFor(adapter) };
+    });
+    const results = await this.onGraphs(rows.map((r) => r.graph), async () => {
+      const out: { value: Record<string, NdArray>; waitedMs: number }[] = new Array(rows.length);
+      const groups = groupBy([...rows.keys()], (i) => rows[i].graph);
+      await Promise.all([...groups].map(async ([graph, indices]) => {
+        const inputs = indices.map((i): { input: BatchWork; length: number } => ({ input: { kind: "forward", sequence: rows[i].sequence, outputNames, adapter: rows[i].adapter, graph: graph.generation }, length: rows[i].sequence.ids.length }));
+        const done = await this.batcher.submit(inputs, batchKey(inputs[0].input), priority);
+        done.forEach((r, k) => (out[indices[k]] = r));
+      }));
+      return out;
+    });
     return {
       items: results.map((r) => r.value),
       inferenceMs: performance.now() - started,
@@ -246,39 +350,156 @@ export class ModelRuntime implements LoadedModel {
    */
   async gradientBackend(): Promise<GradientBackend> {
     if (this.generation) throw invalid("explanations are not available for generative models", "explain_kwargs");
-    const session = await this.gradientSession();
+    const session = await this.gradientSession(this.current);
     return {
       hidden: session.hidden,
       vocabularySize: session.vocabularySize,
       embeddingRows: (ids) => session.embeddingRows(ids),
       vocabularyScores: (gradients) => session.vocabularyScores(gradients),
-      run: async (rows) => {
-        // Rows wanting different outputs never share a batch: one submission per kind, results back in row order.
-        const results: GradientResult[] = new Array(rows.length);
-        await Promise.all(
-          (["gradient", "attention"] as const).map(async (wants) => {
-            const indices = rows.flatMap((r, i) => (r.wants === wants ? [i] : []));
-            const inputs = indices.map((i): { input: BatchWork; length: number } => ({ input: { kind: "gradient", row: rows[i] }, length: rows[i].sequence.ids.length }));
-            const done = inputs.length ? await this.batcher.submit(inputs, batchKey(inputs[0].input), "background") : [];
+      run: async (given) => {
+        const graphs = given.map((row) => (this.current ? this.graphFor(adapterOfSequence(row.sequence)) : undefined));
+        return this.onGraphs(graphs, async () => {
+          const rows = this.current ? await this.throughAdapterHeads(given, graphs as AdapterGraph[]) : given.map((row) => ({ row }));
+          // Rows wanting different outputs (or on different adapter graphs) never share a batch: one submission per kind, results back in row order.
+          const results: GradientResult[] = new Array(rows.length);
+          const groups = groupBy([...rows.keys()], (i) => `${rows[i].row.wants}@${graphs[i]?.generation ?? ""}`);
+          await Promise.all([...groups.values()].map(async (indices) => {
+            const inputs = indices.map((i): { input: BatchWork; length: number } => ({ input: { kind: "gradient", ...rows[i], graph: graphs[i]?.generation }, length: rows[i].row.sequence.ids.length }));
+            const done = await this.batcher.submit(inputs, batchKey(inputs[0].input), "background");
             done.forEach((r, k) => (results[indices[k]] = gradientResult(r.value)));
-          }),
-        );
-        return results;
+          }));
+          return results;
+        });
       },
     };
   }
 
-  private gradientSession(): Promise<GradientSession> {
-    if (!this.gradients) {
+  /**
+   * Rows of an adapter model (issue #16): the gradient graph is the adapter-capable graph's, differentiated at
+   * `last_hidden_state` (and `pooler_output`) with `adapter_weights` a plain input, so the adapter's weights are
+   * part of the function. A row whose choice has a head carries cotangents on the head's outputs (a label's
+   * logit, a span's start+end logits); the head runs in JS, so its vector-Jacobian product turns them into the
+   * cotangent on the encoder output it reads (headCotangent), exactly. A non-linear head (dense+tanh) needs its
+   * input at the row's point: one forward-values pass of the gradient graph first (background work too).
+   */
+  private async throughAdapterHeads(rows: readonly GradientRow[], graphs: readonly AdapterGraph[]): Promise<{ row: GradientRow; adapter?: AdapterChoice }[]> {
+    const sessions = new Map(await Promise.all([...new Set(graphs)].map(async (g) => [g, await this.gradientSession(g)] as const)));
+    const planned = rows.map((row, i) => {
+      const session = sessions.get(graphs[i])!;
+      const adapter = adapterOfSequence(row.sequence);
+      const head = adapter ? graphs[i].adapters.headOf(adapter) : undefined;
+      const viaHead = head !== undefined && Object.keys(row.cotangents).some((k) => HEAD_OUTPUT_NAMES.has(k));
+      if (viaHead && !session.targets.includes(headTarget(head))) throw invalid(`explanations are not available with adapter ${head.name}: its head reads ${headTarget(head)}, which the model does not output`, "explain_kwargs");
+      return { row, adapter, head: viaHead ? head : undefined };
+    });
+    const needInput = planned.flatMap((p, i) => (p.head && headNeedsForward(p.head) ? [i] : []));
+    const inputs = new Map<number, Float32Array>();
+    await Promise.all(
+      [...groupBy(needInput, (i) => `${headTarget(planned[i].head!)}@${graphs[i].generation}`).values()].map(async (indices) => {
+        const target = headTarget(planned[indices[0]].head!);
+        const work = indices.map((i): { input: BatchWork; length: number } => ({ input: { kind: "gradient", row: planned[i].row, adapter: planned[i].adapter, forwardValues: [target], graph: graphs[i].generation }, length: planned[i].row.sequence.ids.length }));
+        const done = await this.batcher.submit(work, batchKey(work[0].input), "background");
+        done.forEach((r, k) => inputs.set(indices[k], r.value[target].data as Float32Array));
+      }),
+    );
+    return planned.map(({ row, adapter, head }, i) => {
+      if (!head) return { row, adapter };
+      const tokens = row.sequence.ids.length;
+      const rest = Object.fromEntries(Object.entries(row.cotangents).filter(([k]) => !HEAD_OUTPUT_NAMES.has(k))); // the head replaces the graph's own head outputs
+      return { row: { ...row, cotangents: { ...rest, [headTarget(head)]: headCotangent(head, row.cotangents, tokens, inputs.get(i)) } }, adapter };
+    });
+  }
+
+  /** The gradient session of the model, or of one adapter graph (each graph has its own, built on first use). */
+  private gradientSession(graph?: AdapterGraph): Promise<GradientSession> {
+    const holder: { gradients?: Promise<GradientSession> } = graph ?? this.plain;
+    if (!holder.gradients) {
       const runner = { device: this.device, disableGpu: this.settings.disable_gpu, workers: 1, intraOpThreads: this.settings.intra_op_threads };
-      const opening = GradientSession.open(this.folder.onnxPath, this.options.cacheDir ?? DEFAULT_SETTINGS.cacheDir, runner, this.padId).catch((err: Error) => {
+      const opening = (graph ? this.openAdapterGradients(graph, runner) : GradientSession.open(this.folder.onnxPath, this.options.cacheDir ?? DEFAULT_SETTINGS.cacheDir, runner, this.padId)).catch((err: Error) => {
         if (err instanceof UnsupportedOperatorError || err instanceof GradientGraphError) throw invalid(`explanations are not available for this model: ${err.message}`, "explain_kwargs");
-        if (this.gradients === opening) this.gradients = undefined; // not the model's fault: try again next time
+        if (holder.gradients === opening) holder.gradients = undefined; // not the model's fault: try again next time
         throw err;
       });
-      this.gradients = opening;
+      holder.gradients = opening;
     }
-    return this.gradients;
+    return holder.gradients;
+  }
+
+  /** The adapter-capable graph's gradient graph: targets the encoder outputs heads read, plus head outputs the base graph has. */
+  private openAdapterGradients(graph: AdapterGraph, runner: Omit<RunnerOptions, "modelPath">): Promise<GradientSession> {
+    const outputs = graph.runner.outputNames;
+    const targets = ["last_hidden_state", "pooler_output", ...HEAD_OUTPUT_NAMES].filter((name) => outputs.includes(name));
+    if (!targets.includes("last_hidden_state")) return Promise.reject(new GradientGraphError("the adapter graph has no last_hidden_state output"));
+    return GradientSession.open(join(graph.dir, ADAPTER_GRAPH_FILE), this.options.cacheDir ?? DEFAULT_SETTINGS.cacheDir, runner, this.padId, targets);
+  }
+
+  /** The graph a choice runs on: the current one, or (for an adapter an update removed) the newest kept graph that has it. */
+  private graphFor(choice: AdapterChoice | undefined): AdapterGraph {
+    const current = this.current!;
+    const has = (g: AdapterGraph) => !choice || choice.names.every((n) => g.adapters.names.includes(n));
+    if (has(current)) return current;
+    const kept = [...this.retired].reverse().find(has);
+    if (kept) return kept;
+    throw invalid(`unknown adapter ${choice!.names.filter((n) => !current.adapters.names.includes(n)).join(", ")}; this model serves ${current.adapters.names.join(", ")}`, "adapter_name");
+  }
+
+  private graphOf(generation: number | undefined): AdapterGraph {
+    const graph = [this.current, ...this.retired].find((g) => g?.generation === generation);
+    if (!graph) throw new Error(`adapter graph ${generation} is gone`);
+    return graph;
+  }
+
+  /** Runs `work` with these graphs kept (a replaced graph closes only once nothing runs on it). */
+  private async onGraphs<T>(graphs: readonly (AdapterGraph | undefined)[], work: () => Promise<T>): Promise<T> {
+    const held = [...new Set(graphs)].filter((g): g is AdapterGraph => g !== undefined);
+    held.forEach((g) => g.pending++);
+    try {
+      return await work();
+    } finally {
+      held.forEach((g) => g.pending--);
+      this.reapRetired();
+    }
+  }
+
+  /** Closes replaced adapter graphs nothing runs on any more, once their grace period is over. */
+  private reapRetired(): void {
+    const now = performance.now();
+    const done = this.retired.filter((g) => g.pending === 0 && now - (g.retiredAt ?? now) >= RETIRED_GRAPH_GRACE_MS);
+    if (!done.length) return;
+    this.retired = this.retired.filter((g) => !done.includes(g));
+    for (const g of done) void closeAdapterGraph(g);
+  }
+
+  /**
+   * Replaces the served adapters (SPEC §10 update, issue #16): the new set is read and its graph built off the main
+   * thread while requests run on the old one; then new requests use the new graph. Work already submitted, and
+   * requests accepted for an adapter the new set lacks (for RETIRED_GRAPH_GRACE_MS), finish on the old graph, which
+   * closes when nothing runs on it any more. Updates are applied one at a time; a failed one changes nothing.
+   */
+  private replaceAdapters(entries: readonly AdapterEntry[]): Promise<void> {
+    const next = this.adapterUpdates.then(async () => {
+      const old = this.current;
+      if (!old) throw invalid("this model was loaded without adapters; only a model whose models-file entry lists adapters can replace them", "adapters");
+      let graph: AdapterGraph;
+      try {
+        graph = await ModelRuntime.openAdapterGraph(this.folder, this.settings, this.device, entries, old.generation + 1);
+      } catch (err) {
+        if (err instanceof AdapterError || (err as NodeJS.ErrnoException).code === "ENOENT") throw invalid(`cannot load the adapters: ${(err as Error).message}`, "adapters");
+        throw err;
+      }
+      const tasks = ModelRuntime.adapterCapabilities(this.folder, graph).tasks;
+      this.current = graph;
+      this.runners.delete(join(old.dir, ADAPTER_GRAPH_FILE));
+      this.runners.set(join(graph.dir, ADAPTER_GRAPH_FILE), graph.runner);
+      if (this.runner === old.runner) this.runner = graph.runner;
+      this.capabilities.tasks.splice(0, this.capabilities.tasks.length, ...tasks);
+      this.settings.adapters = entries.map((e) => ({ ...e }));
+      old.retiredAt = performance.now();
+      this.retired.push(old);
+      setTimeout(() => this.reapRetired(), RETIRED_GRAPH_GRACE_MS + 50).unref();
+    });
+    this.adapterUpdates = next.catch(() => undefined);
+    return next;
   }
 
   /** Every batch holds one kind of work (the batch key starts with the kind), so the first item names it. */
@@ -286,7 +507,7 @@ export class ModelRuntime implements LoadedModel {
     const kind = work[0].kind;
     switch (kind) {
       case "forward": return this.runForward(work as Extract<BatchWork, { kind: "forward" }>[]);
-      case "gradient": return (await this.gradientSession()).runRows(work.map((w) => (w as Extract<BatchWork, { kind: "gradient" }>).row));
+      case "gradient": return this.runGradient(work as Extract<BatchWork, { kind: "gradient" }>[]);
       case "encode-prompts":
       case "generate":
         if (!this.generation) throw new Error(`${kind} work for a model that does not generate`);
@@ -295,8 +516,20 @@ export class ModelRuntime implements LoadedModel {
     }
   }
 
+  private async runGradient(work: Extract<BatchWork, { kind: "gradient" }>[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const rows = work.map((w) => w.row);
+    if (!this.current) return (await this.gradientSession()).runRows(rows);
+    const graph = this.graphOf(work[0].graph);
+    const session = await this.gradientSession(graph);
+    const adapters = graph.adapters;
+    const n = adapters.names.length;
+    const weights = new Float32Array(work.length * n);
+    work.forEach((w, b) => adapters.row(w.adapter, weights, b * n));
+    return session.runRows(rows, { feeds: { [ADAPTER_WEIGHTS_INPUT]: { dtype: "float32", shape: [work.length, n], data: weights } }, forwardValues: work[0].forwardValues });
+  }
+
   private async runForward(work: Extract<BatchWork, { kind: "forward" }>[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
-    if (this.adapters) return this.runAdapterForward(work, this.adapters);
+    if (this.current) return this.runAdapterForward(work, this.graphOf(work[0].graph));
     const sequences = work.map((w) => w.sequence);
     const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
     const { outputs, runMs } = await this.runner.run(feeds, work[0].outputNames);
@@ -308,14 +541,15 @@ export class ModelRuntime implements LoadedModel {
    * The adapter-capable graph: each row's adapter_weights from its choice (zeros: the base model); outputs a
    * head provides (logits, start/end logits) are computed from the row's encoder outputs by its adapter's head.
    */
-  private async runAdapterForward(work: Extract<BatchWork, { kind: "forward" }>[], adapters: AdapterSet): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+  private async runAdapterForward(work: Extract<BatchWork, { kind: "forward" }>[], graph: AdapterGraph): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
+    const { adapters, runner } = graph;
     const sequences = work.map((w) => w.sequence);
     const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
     const n = adapters.names.length;
     const weights = new Float32Array(work.length * n);
     work.forEach((w, b) => adapters.row(w.adapter, weights, b * n));
     feeds[ADAPTER_WEIGHTS_INPUT] = { dtype: "float32", shape: [work.length, n], data: weights };
-    const graphOutputs = new Set(this.runner.outputNames);
+    const graphOutputs = new Set(runner.outputNames);
     const wanted = work[0].outputNames;
     const heads = work.map((w) => (w.adapter ? adapters.headOf(w.adapter) : undefined));
     // Head outputs asked for: rows with an adapter head get its outputs (replacing the graph's own, if it has them).
@@ -323,9 +557,9 @@ export class ModelRuntime implements LoadedModel {
     const useHeads = headOutputs.length > 0 && heads.some((h) => h);
     if (headOutputs.some((name) => !graphOutputs.has(name)) && heads.some((h) => !h)) throw new Error(`outputs ${headOutputs.join(", ")} need an adapter head for every row (validation prevents this)`);
     const runNames = wanted ? [...new Set([...wanted.filter((name) => graphOutputs.has(name)), ...(useHeads ? heads.flatMap((h) => (h ? headInputs(h) : [])) : [])])] : undefined;
-    const { outputs, runMs } = await this.runner.run(feeds, runNames);
+    const { outputs, runMs } = await runner.run(feeds, runNames);
     const lengths = sequences.map((s) => s.ids.length);
-    const items = splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths);
+    const items = splitOutputs(outputs, runner.outputs, this.capabilities.sequenceDim, lengths);
     if (!useHeads) return { outputs: items, runMs };
     return {
       outputs: items.map((item, b) => {
@@ -350,7 +584,10 @@ export class ModelRuntime implements LoadedModel {
   }
 
   /** Applies a settings change; moving between GPU and CPU reopens the sessions. */
-  async apply(update: Partial<ModelSettings>): Promise<void> {
+  async apply(given: Partial<ModelSettings>): Promise<void> {
+    const { adapters, ...update } = given;
+    // First: an adapter set that cannot be loaded (a 422) leaves every setting as it was.
+    if (adapters) await this.replaceAdapters(adapters);
     const gpuChanged = update.disable_gpu !== undefined && update.disable_gpu !== this.settings.disable_gpu;
     Object.assign(this.settings, update);
     if (gpuChanged && this.device.kind !== "cpu") {
@@ -365,8 +602,11 @@ export class ModelRuntime implements LoadedModel {
   }
 
   async close(): Promise<void> {
-    const gradients = await this.gradients?.catch(() => undefined);
+    await this.adapterUpdates;
+    const gradients = await this.plain.gradients?.catch(() => undefined);
     await Promise.all([...[...this.runners.values()].map((r) => r.close()), gradients?.close()]);
-    if (this.adapterGraphDir) await rm(this.adapterGraphDir, { recursive: true, force: true });
+    const graphs = [this.current, ...this.retired].filter((g): g is AdapterGraph => g !== undefined);
+    this.retired = [];
+    await Promise.all(graphs.map((g) => closeAdapterGraph(g, g === this.current)));
   }
 }

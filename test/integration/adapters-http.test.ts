@@ -163,7 +163,6 @@ test("422s: unknown adapter (listing the known ones), empty names, lists without
   await expect422("sequence-classification", { input: ["x"], adapter_name: ["pfeiffer-sst", "houlsby-ner"], model_kwargs: { average_adapters: true } }, /cannot be averaged/);
   await expect422("token-classification", { input: ["x"], adapter_name: "pfeiffer-sst" }, /classification head/);
   await expect422("sequence-classification", { input: ["x"] }, /name an adapter/);
-  await expect422("sequence-classification", { input: ["x"], adapter_name: "pfeiffer-sst", explain_kwargs: { method: "simple_grads" } }, /not available with an adapter/);
   await expect422("embedding", { input: ["x"], adapter_name: "pfeiffer-sst" }, /no adapters/, "plain");
 });
 
