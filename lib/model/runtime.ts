@@ -28,52 +28,17 @@ import { DEFAULT_SETTINGS } from "../config/settings.ts";
 import { generationConfigOf, looksGenerative, maxPositionsOf, planGeneration, resolveLayout, type GenerationLayout, type GraphIo } from "./generation-folder.ts";
 import { GenerationEngine } from "./generation-engine.ts";
 import { AdapterError } from "../adapters/index.ts";
-import { AdapterSet, applyHead, buildAdapterGraphOffThread, headCotangent, headInputs, headNeedsForward, headTarget, loadServedAdapters } from "./adapters.ts";
-import { adapterOfSequence, HEAD_TASKS, type AdapterCatalog, type AdapterChoice } from "../inference/adapters.ts";
+import { headCotangent, headNeedsForward, headTarget, type AdapterSet } from "./adapters.ts";
+import { adapterOfSequence, type AdapterCatalog, type AdapterChoice } from "../inference/adapters.ts";
 import { ADAPTER_WEIGHTS_INPUT } from "../onnx/adapters/index.ts";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { join } from "node:path";
+import { ADAPTER_GRAPH_FILE, HEAD_OUTPUT_NAMES, RETIRED_GRAPH_GRACE_MS, adapterCapabilities, closeAdapterGraph, openAdapterGraph, runAdapterForward, type AdapterGraph } from "./adapter-graph.ts";
 
 export type { ForwardResult } from "../inference/model.ts";
 
 export interface RuntimeOptions {
   /** Where gradient models are cached on disk (built once per model file). */
   cacheDir?: string;
-}
-
-/** Outputs an adapter's prediction head provides (lib/model/adapters.ts applyHead). */
-const HEAD_OUTPUT_NAMES: ReadonlySet<string> = new Set(["logits", "start_logits", "end_logits"]);
-
-/** The adapter-capable graph's file in the model's temporary folder. */
-const ADAPTER_GRAPH_FILE = "model-adapters.onnx";
-
-/**
- * How long a graph an update replaced stays open for requests accepted for its adapters (between a request's
- * validation and its forward passes), at least; it closes once nothing runs on it any more.
- */
-const RETIRED_GRAPH_GRACE_MS = 15_000;
-
-/** An adapter-capable graph with what belongs to it; an update replaces it as a whole (ModelRuntime.replaceAdapters). */
-interface AdapterGraph {
-  /** Batch work names its graph by this number (rows of different graphs never share a batch). */
-  generation: number;
-  adapters: AdapterSet;
-  runner: InferenceBackend;
-  /** Temporary folder of the graph file (removed when the graph closes). */
-  dir: string;
-  gradients?: Promise<GradientSession>;
-  /** Submissions running on it. */
-  pending: number;
-  /** When an update replaced it (performance.now()). */
-  retiredAt?: number;
-}
-
-/** Closes a graph's sessions (its runner unless `runnerClosed`) and removes its folder. */
-async function closeAdapterGraph(graph: AdapterGraph, runnerClosed = false): Promise<void> {
-  const gradients = await graph.gradients?.catch(() => undefined);
-  await Promise.all([runnerClosed ? undefined : graph.runner.close(), gradients?.close()]).catch(() => undefined);
-  await rm(graph.dir, { recursive: true, force: true });
 }
 
 /** Indices grouped by a key, in first-seen order. */
@@ -86,11 +51,6 @@ function groupBy<K>(items: readonly number[], key: (i: number) => K): Map<K, num
     else groups.set(k, [i]);
   }
   return groups;
-}
-
-/** An adapter folder of an `update` (relative to the folder holding the model's folder) or of the models file (absolute). */
-export function resolveAdapterPath(modelPath: string, path: string): string {
-  return isAbsolute(path) ? path : resolve(dirname(modelPath), path);
 }
 
 /** A background item that waited this long competes as interactive (no starvation). */
@@ -174,45 +134,9 @@ export class ModelRuntime implements LoadedModel {
    */
   private static async loadWithAdapters(settings: ModelSettings, device: Device, options: RuntimeOptions, folder: ModelFolder): Promise<ModelRuntime> {
     if (looksGenerative(folder.config) || folder.onnxPath !== folder.generationFiles.model) throw new Error(`model ${settings.id}: adapters are supported on encoder models only`);
-    const [tokenizer, graph] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), ModelRuntime.openAdapterGraph(folder, settings, device, settings.adapters!, 0)]);
-    const capabilities = ModelRuntime.adapterCapabilities(folder, graph);
+    const [tokenizer, graph] = await Promise.all([TextTokenizer.load(folder.tokenizerPath), openAdapterGraph(folder, settings, device, settings.adapters!, 0, ModelRuntime.openRunner)]);
+    const capabilities = adapterCapabilities(folder, graph);
     return new ModelRuntime(settings, device, folder, tokenizer, graph.runner, capabilities, options, new Map([[join(graph.dir, ADAPTER_GRAPH_FILE), graph.runner]]), undefined, graph);
-  }
-
-  /**
-   * Reads the adapter folders (paths relative to the folder holding the model's folder, as an `update` gives them, or
-   * absolute) and builds their adapter-capable graph in a worker thread into a temporary folder, then opens it.
-   */
-  private static async openAdapterGraph(folder: ModelFolder, settings: ModelSettings, device: Device, entries: readonly AdapterEntry[], generation: number): Promise<AdapterGraph> {
-    const hiddenSize = typeof folder.config.hidden_size === "number" ? folder.config.hidden_size : undefined;
-    const served = await loadServedAdapters(entries.map((e) => ({ name: e.name, path: resolveAdapterPath(settings.path, e.path) })), hiddenSize);
-    const dir = await mkdtemp(join(tmpdir(), "square-adapter-graph-"));
-    let opened: InferenceBackend | undefined;
-    try {
-      const graphPath = join(dir, ADAPTER_GRAPH_FILE);
-      await buildAdapterGraphOffThread(folder.onnxPath, graphPath, served);
-      const runner = (opened = await ModelRuntime.openRunner(graphPath, settings, device, false));
-      for (const a of served) {
-        const missing = a.loaded.head ? headInputs(a.loaded.head).filter((o) => !runner.outputNames.includes(o)) : [];
-        if (missing.length) throw new AdapterError(`adapter ${a.name}: its ${a.loaded.head!.type} head reads ${missing.join(", ")}, which ${folder.onnxPath} does not output (export the base model with its hidden states)`);
-      }
-      return { generation, adapters: new AdapterSet(served), runner, dir, pending: 0 };
-    } catch (err) {
-      await opened?.close();
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    }
-  }
-
-  /** The base model's tasks on the adapter graph, and those the adapters' heads serve. */
-  private static adapterCapabilities(folder: ModelFolder, graph: AdapterGraph): Capabilities {
-    const inputs = graph.runner.inputs.filter((i) => i.name !== ADAPTER_WEIGHTS_INPUT);
-    const capabilities = capabilitiesOf(folder.config, inputs, graph.runner.outputs, false);
-    for (const a of graph.adapters.adapters) {
-      const task = a.loaded.head ? HEAD_TASKS[a.loaded.head.type] : undefined;
-      if (task && !capabilities.tasks.includes(task)) capabilities.tasks.push(task);
-    }
-    return capabilities;
   }
 
   /** The served adapters (SPEC §9); absent for a model without adapters. */
@@ -230,7 +154,7 @@ export class ModelRuntime implements LoadedModel {
     return this.adapters;
   }
 
-  private static openRunner(modelPath: string, settings: ModelSettings, device: Device, extraOutputs: boolean): Promise<InferenceBackend> {
+  static openRunner(modelPath: string, settings: ModelSettings, device: Device, extraOutputs: boolean): Promise<InferenceBackend> {
     return OnnxRunner.open({
       modelPath,
       device,
@@ -482,12 +406,12 @@ export class ModelRuntime implements LoadedModel {
       if (!old) throw invalid("this model was loaded without adapters; only a model whose models-file entry lists adapters can replace them", "adapters");
       let graph: AdapterGraph;
       try {
-        graph = await ModelRuntime.openAdapterGraph(this.folder, this.settings, this.device, entries, old.generation + 1);
+        graph = await openAdapterGraph(this.folder, this.settings, this.device, entries, old.generation + 1, ModelRuntime.openRunner);
       } catch (err) {
         if (err instanceof AdapterError || (err as NodeJS.ErrnoException).code === "ENOENT") throw invalid(`cannot load the adapters: ${(err as Error).message}`, "adapters");
         throw err;
       }
-      const tasks = ModelRuntime.adapterCapabilities(this.folder, graph).tasks;
+      const tasks = adapterCapabilities(this.folder, graph).tasks;
       this.current = graph;
       this.runners.delete(join(old.dir, ADAPTER_GRAPH_FILE));
       this.runners.set(join(graph.dir, ADAPTER_GRAPH_FILE), graph.runner);
@@ -529,52 +453,12 @@ export class ModelRuntime implements LoadedModel {
   }
 
   private async runForward(work: Extract<BatchWork, { kind: "forward" }>[]): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
-    if (this.current) return this.runAdapterForward(work, this.graphOf(work[0].graph));
+    if (this.current) return runAdapterForward(work, this.graphOf(work[0].graph), { inputNames: this.capabilities.inputNames, padId: this.padId, sequenceDim: this.capabilities.sequenceDim });
     const sequences = work.map((w) => w.sequence);
     const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
     const { outputs, runMs } = await this.runner.run(feeds, work[0].outputNames);
     const lengths = sequences.map((s) => s.ids.length);
     return { outputs: splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths), runMs };
-  }
-
-  /**
-   * The adapter-capable graph: each row's adapter_weights from its choice (zeros: the base model); outputs a
-   * head provides (logits, start/end logits) are computed from the row's encoder outputs by its adapter's head.
-   */
-  private async runAdapterForward(work: Extract<BatchWork, { kind: "forward" }>[], graph: AdapterGraph): Promise<{ outputs: Record<string, NdArray>[]; runMs: number }> {
-    const { adapters, runner } = graph;
-    const sequences = work.map((w) => w.sequence);
-    const feeds = buildFeeds(sequences, this.capabilities.inputNames, this.padId);
-    const n = adapters.names.length;
-    const weights = new Float32Array(work.length * n);
-    work.forEach((w, b) => adapters.row(w.adapter, weights, b * n));
-    feeds[ADAPTER_WEIGHTS_INPUT] = { dtype: "float32", shape: [work.length, n], data: weights };
-    const graphOutputs = new Set(runner.outputNames);
-    const wanted = work[0].outputNames;
-    const heads = work.map((w) => (w.adapter ? adapters.headOf(w.adapter) : undefined));
-    // Head outputs asked for: rows with an adapter head get its outputs (replacing the graph's own, if it has them).
-    const headOutputs = wanted?.filter((name) => HEAD_OUTPUT_NAMES.has(name)) ?? [];
-    const useHeads = headOutputs.length > 0 && heads.some((h) => h);
-    if (headOutputs.some((name) => !graphOutputs.has(name)) && heads.some((h) => !h)) throw new Error(`outputs ${headOutputs.join(", ")} need an adapter head for every row (validation prevents this)`);
-    const runNames = wanted ? [...new Set([...wanted.filter((name) => graphOutputs.has(name)), ...(useHeads ? heads.flatMap((h) => (h ? headInputs(h) : [])) : [])])] : undefined;
-    const { outputs, runMs } = await runner.run(feeds, runNames);
-    const lengths = sequences.map((s) => s.ids.length);
-    const items = splitOutputs(outputs, runner.outputs, this.capabilities.sequenceDim, lengths);
-    if (!useHeads) return { outputs: items, runMs };
-    return {
-      outputs: items.map((item, b) => {
-        const head = heads[b];
-        const computed = head ? applyHead(head, item) : {};
-        const out: Record<string, NdArray> = {};
-        for (const name of wanted!) {
-          const value = head && HEAD_OUTPUT_NAMES.has(name) ? computed[name] : item[name];
-          if (!value) throw new Error(`adapter head ${head?.name} (${head?.type}) gives no ${name}`);
-          out[name] = value;
-        }
-        return out;
-      }),
-      runMs,
-    };
   }
 
   private batcherSettings(): BatcherSettings {
