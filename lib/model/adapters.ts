@@ -14,7 +14,7 @@ import type { Adapter, BottleneckAdapter, BottleneckModule as BankModule, LoraAd
 import type { AdapterEntry } from "../config/model-settings.ts";
 import type { AdapterCatalog, AdapterChoice, AdapterHeadType } from "../inference/adapters.ts";
 import { float32, type NdArray } from "../tensor.ts";
-import { startWorker } from "../onnx/worker-threads.ts";
+import { replyOfWorker } from "../onnx/worker-threads.ts";
 import type { AdapterGraphReply, AdapterGraphRequest } from "./adapter-graph-worker.ts";
 
 /** What the gateway learns of each adapter from the model's metadata (to refuse requests before they run). */
@@ -305,15 +305,7 @@ function erf(x: number): number {
 /** Builds the adapter-capable graph of `modelPath` with these adapters in a short-lived worker thread and writes it to `outPath`. */
 export async function buildAdapterGraphOffThread(modelPath: string, outPath: string, adapters: readonly ServedAdapter[]): Promise<{ adapterNames: string[] }> {
   const request: AdapterGraphRequest = { modelPath, outPath, adapters: adapters.map((a) => a.bank) };
-  const reply = await new Promise<AdapterGraphReply>((resolve, reject) => {
-    const worker = startWorker(new URL("./adapter-graph-worker.ts", import.meta.url), request);
-    worker.once("message", (msg: AdapterGraphReply) => {
-      resolve(msg);
-      void worker.terminate();
-    });
-    worker.once("error", reject);
-    worker.once("exit", (code) => reject(new Error(`the adapter graph worker exited (code ${code}) without a result`)));
-  });
+  const reply = await replyOfWorker<AdapterGraphReply>(new URL("./adapter-graph-worker.ts", import.meta.url), request, "adapter graph");
   if (reply.kind === "failed") throw new AdapterError(`cannot build the adapter graph of ${modelPath}: ${reply.message}`);
   const expected = adapters.map((a) => a.name);
   if (reply.adapterNames.join("\u0000") !== expected.join("\u0000")) throw new Error(`adapter bank order ${reply.adapterNames.join(", ")} differs from ${expected.join(", ")}`);

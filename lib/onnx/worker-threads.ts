@@ -17,3 +17,20 @@ export function startWorker(sourceUrl: URL, workerData: unknown): Worker {
   const bootstrap = `import(${api}).then((tsx) => { tsx.register(); return import(${JSON.stringify(sourceUrl.href)}); });`;
   return new Worker(bootstrap, { eval: true, workerData });
 }
+
+/**
+ * Runs the one-shot worker at `sourceUrl` (it posts a single reply) with `request`, and settles
+ * with that reply. A worker that errors, or exits without replying (out of memory, a native abort
+ * it survived), rejects, naming `what`.
+ */
+export function replyOfWorker<Reply>(sourceUrl: URL, request: unknown, what: string): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    const worker = startWorker(sourceUrl, request);
+    worker.once("message", (msg: Reply) => {
+      resolve(msg);
+      void worker.terminate();
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new Error(`the ${what} worker exited (code ${code}) without a result`)));
+  });
+}

@@ -4,7 +4,7 @@
  * returns where its files are. Reading them back is plain async file I/O.
  */
 import { readFile } from "node:fs/promises";
-import { startWorker } from "../worker-threads.ts";
+import { replyOfWorker } from "../worker-threads.ts";
 import { entryFiles, type Metadata } from "./cache.ts";
 import { UnsupportedOperatorError, GradientGraphError } from "./errors.ts";
 import type { GradientModelOptions } from "./gradient-model.ts";
@@ -16,17 +16,8 @@ export interface BuiltGradientModel {
 }
 
 export async function buildGradientModelOffThread(modelPath: string, cacheDir: string, options: GradientModelOptions): Promise<BuiltGradientModel> {
-  const reply = await new Promise<BuildReply>((resolve, reject) => {
-    const request: BuildRequest = { modelPath, cacheDir, options };
-    const worker = startWorker(new URL("./build-worker.ts", import.meta.url), request);
-    worker.once("message", (msg: BuildReply) => {
-      resolve(msg);
-      void worker.terminate();
-    });
-    worker.once("error", reject);
-    // A worker that dies without a word (out of memory, a native abort it survived) still settles the build.
-    worker.once("exit", (code) => reject(new Error(`the gradient build worker exited (code ${code}) without a result`)));
-  });
+  const request: BuildRequest = { modelPath, cacheDir, options };
+  const reply = await replyOfWorker<BuildReply>(new URL("./build-worker.ts", import.meta.url), request, "gradient build");
   if (reply.kind === "failed") throw reply.opType ? new UnsupportedOperatorError(reply.opType, reply.nodeName) : new GradientGraphError(reply.message);
   const files = entryFiles(cacheDir, reply.key);
   return { files, meta: JSON.parse(await readFile(files.meta, "utf8")) as Metadata };
