@@ -54,7 +54,8 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
   parse(request, model: ModelFacts) {
     if (!model.generation) return { ok: false, problems: [{ field: "task", message: NOT_GENERATIVE }] };
     const { options, problems } = parseGenerationOptions(request, { modelDefaults: { ...model.generation.config }, vocabSize: model.generation.vocabSize });
-    return parsed(problems, () => ({ generation: options!, tokenize: promptTokenizing(request, model.maxLength) }));
+    // Prompts are not truncated unless the client asks; one too long for the model is refused by name at start.
+    return parsed(problems, () => ({ generation: options!, tokenize: tokenizeOptions(request.preprocessing_kwargs, model.maxLength, "do_not_truncate") }));
   },
 
   async start(request: TaskRequest, options: GenerationTaskOptions, model: LoadedModel): Promise<GenerationState> {
@@ -78,9 +79,8 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
   },
 
   async absorb(state, items: readonly StepItem[]) {
-    if (!state.encoders) {
-      if (state.model.architecture === "encoder-decoder") return void (state.encoders = items as EncoderState[]);
-    }
+    // The first step of an encoder-decoder model is the encoder (next() asked for it).
+    if (state.model.architecture === "encoder-decoder" && !state.encoders) return void (state.encoders = items as EncoderState[]);
     const results = items as GenerationRowResult[];
     const outcome = state.decoding.absorb(results.map((r) => r.logits));
     state.previous = results;
@@ -97,15 +97,6 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
   },
 };
 Object.freeze(generation);
-
-/**
- * Prompts are not truncated unless the client asks (`truncation: true` or a strategy), then to the
- * model's length; a prompt too long for the model is refused by name at start.
- */
-function promptTokenizing(request: TaskRequest, maxLength: number): TokenizeOptions {
-  const options = tokenizeOptions(request.preprocessing_kwargs, maxLength, "do_not_truncate");
-  return request.preprocessing_kwargs.truncation === true ? { ...options, truncation: "longest_first" } : options;
-}
 
 /** The model-side row for a decoding row: a prefill feeds its whole start, a continuation its last token with its parent's cache. */
 function generationRow(state: GenerationState, row: StepRow): GenerationRow {

@@ -5,10 +5,15 @@ import { fromPreprocessed, tokenVocabulary, tokenTypeProblem } from "../tokeniza
 import { invalid } from "../errors.ts";
 import type { PreprocessedInput, PreprocessingKwargs, TaskRequest } from "../request/request.ts";
 
-/** `preprocessing_kwargs` as tokenizer options (parsed once, into each task's options): SPEC §3 defaults, capped by the model. */
+/**
+ * `preprocessing_kwargs` as tokenizer options (parsed once, into each task's options): SPEC §3
+ * defaults, capped by the model. `fallback` is the task's truncation when the client names none
+ * (generation does not truncate prompts unasked); `truncation: true` is Hugging Face's
+ * `longest_first` for every task.
+ */
 export function tokenizeOptions(kwargs: PreprocessingKwargs, modelMaxLength: number, fallback: Truncation): TokenizeOptions {
   const t = kwargs.truncation;
-  const truncation: Truncation = t === undefined || t === true ? fallback : t === false ? "do_not_truncate" : t;
+  const truncation: Truncation = t === undefined ? fallback : t === true ? "longest_first" : t === false ? "do_not_truncate" : t;
   return {
     maxLength: Math.min(kwargs.max_length ?? modelMaxLength, modelMaxLength),
     truncation,
