@@ -4,6 +4,7 @@
  * store, and starts and stops model actors to match the placement. A folder it cannot read, or a
  * model that fails to load, is declined with the reason, so placement tries another node.
  */
+import { SerialRounds } from "../lib/management/serial-rounds.ts";
 import type { ServiceSchema, ServiceSettingSchema, Context } from "moleculer";
 import type Moleculer from "moleculer";
 import { join } from "node:path";
@@ -34,8 +35,6 @@ interface AgentThis {
   logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
   tick(): Promise<void>;
   timer?: NodeJS.Timeout;
-  ticking?: boolean;
-  again?: boolean;
   stopping?: boolean;
 }
 
@@ -43,6 +42,7 @@ export function agentService(options: AgentOptions): ServiceSchema<ServiceSettin
   const { backends, modelsRoot, devices, slots, memoryBudget, leaseMs } = options;
   const actors = new Map<string, Actor>();
   const declined: Record<string, string> = {};
+  const rounds = new SerialRounds();
   const tickMs = Math.max(100, Math.round(leaseMs / 5));
 
   const cpu = { device: { kind: "cpu", id: 0 } as Device, label: "cpu" };
@@ -111,14 +111,8 @@ export function agentService(options: AgentOptions): ServiceSchema<ServiceSettin
     methods: {
       async tick(this: AgentThis) {
         if (this.stopping) return;
-        if (this.ticking) {
-          this.again = true;
-          return;
-        }
-        this.ticking = true;
-        try {
-          do {
-            this.again = false;
+        await rounds
+          .run(async () => {
             const [placement, deployments] = await Promise.all([backends.deployments.getPlacement(), backends.deployments.list()]);
             const live = new Set(deployments.map(deploymentKey));
             for (const key of Object.keys(declined)) if (!live.has(key)) delete declined[key];
@@ -127,12 +121,8 @@ export function agentService(options: AgentOptions): ServiceSchema<ServiceSettin
             for (const model of plan.stop) void stop(this, model).then(() => this.tick());
             for (const d of plan.start) start(this, d);
             await report(this.broker.nodeID);
-          } while (this.again);
-        } catch (err) {
-          this.logger.warn(`model agent: ${(err as Error).message}; retrying`);
-        } finally {
-          this.ticking = false;
-        }
+          })
+          .catch((err: Error) => this.logger.warn(`model agent: ${err.message}; retrying`));
       },
     },
     started(this: AgentThis) {

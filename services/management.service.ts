@@ -4,6 +4,7 @@
  * scheduler node holds the leader lease, assigns model actors to the live model nodes and
  * finishes deploy, scale and remove tasks. Model nodes act on the placement (agent.service.ts).
  */
+import { SerialRounds } from "../lib/management/serial-rounds.ts";
 import type { ServiceSchema, ServiceSettingSchema, Context } from "moleculer";
 import { randomUUID } from "node:crypto";
 import type { Backends } from "../lib/backends.ts";
@@ -42,12 +43,11 @@ interface ManagementThis {
   logger: { info(...a: unknown[]): void; warn(...a: unknown[]): void };
   tick(): Promise<void>;
   timer?: NodeJS.Timeout;
-  ticking?: boolean;
-  again?: boolean;
 }
 
 export function managementService({ backends, bounds, modelsRoot, leaseMs }: ManagementOptions): ServiceSchema<ServiceSettingSchema, Record<string, unknown>, Record<string, unknown>, ManagementThis> {
   const { deployments, store, queue } = backends;
+  const rounds = new SerialRounds();
   const tickMs = Math.max(100, Math.round(leaseMs / 5));
 
   const get = async (id: string): Promise<Deployment> => {
@@ -223,26 +223,16 @@ export function managementService({ backends, bounds, modelsRoot, leaseMs }: Man
     methods: {
       /** One placement round, if this node leads. Rounds never overlap; a request during one runs right after. */
       async tick(this: ManagementThis) {
-        if (this.ticking) {
-          this.again = true;
-          return;
-        }
-        this.ticking = true;
-        try {
-          do {
-            this.again = false;
+        await rounds
+          .run(async () => {
             // task.finished without a model: gateways waiting on the task wake; no model's task count changes.
             const notify = (taskId: string) => void this.broker.broadcast("task.finished", { task_id: taskId }).catch(() => undefined);
             // A deploy is finished when this node's registry lists the replicas too: requests are then routed to them.
             const directory = new ModelDirectory(this.broker.registry);
             const routable = (model: string) => new Set(directory.find(model)?.replicas.map((r) => r.node) ?? []);
             await placementRound(this.broker.nodeID, (m) => this.logger.info(m), notify, routable);
-          } while (this.again);
-        } catch (err) {
-          this.logger.warn(`placement: ${(err as Error).message}; retrying`);
-        } finally {
-          this.ticking = false;
-        }
+          })
+          .catch((err: Error) => this.logger.warn(`placement: ${err.message}; retrying`));
       },
     },
     started(this: ManagementThis) {
