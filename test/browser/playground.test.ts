@@ -22,6 +22,7 @@ import { startEmbedded, decodeNpy, Embedded } from "../helpers/embedded.ts";
 import { startSecured, SecuredNode } from "../helpers/auth-server.ts";
 import { PLAYGROUND_CSP } from "../../lib/gateway/playground.ts";
 import { matchRoute } from "../../lib/gateway/route-match.ts";
+import { parseSse } from "../helpers/sse.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /**
@@ -92,12 +93,6 @@ interface Run {
   /** Each streamed response's events. */
   streams: { event: string; data: any }[][];
 }
-
-const parseSse = (text: string) =>
-  text
-    .split("\n\n")
-    .filter((b) => b.trim())
-    .map((b) => ({ event: /^event: (.*)$/m.exec(b)![1], data: JSON.parse(/^data: (.*)$/m.exec(b)![1]) }));
 
 /** Clicks Run (or presses Enter on it) and waits for the view; returns the API's JSON as the page got it. */
 async function run(how: "click" | "keyboard" = "click"): Promise<Run> {

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { startServer, clusterEnv, killAll } from "../helpers/processes.ts";
 import { httpClient, Client } from "../helpers/http.ts";
 import { writeModelsFile } from "../helpers/fixtures.ts";
+import { postSse, type SseEvent } from "../helpers/sse.ts";
 
 const env = clusterEnv();
 let api: Client;
@@ -28,30 +29,10 @@ before(async () => {
 after(() => killAll());
 
 /** The SSE frames of a streamed generation; the connection is dropped after `stopAfter` token frames. */
-async function streamFrames(body: unknown, stopAfter = Infinity): Promise<{ event: string; data: any }[]> {
-  const controller = new AbortController();
-  const res = await fetch(`${api.base}/gpt2-tiny/generation/stream`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: controller.signal });
-  assert.equal(res.status, 200);
-  const frames: { event: string; data: any }[] = [];
-  let pending = "";
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      pending += Buffer.from(chunk).toString();
-      let end: number;
-      while ((end = pending.indexOf("\n\n")) >= 0) {
-        const block = pending.slice(0, end);
-        pending = pending.slice(end + 2);
-        frames.push({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) });
-        if (frames.filter((f) => f.event === "token").length >= stopAfter) {
-          controller.abort();
-          return frames;
-        }
-      }
-    }
-  } catch (err) {
-    if ((err as Error).name !== "AbortError") throw err;
-  }
-  return frames;
+async function streamFrames(body: unknown, stopAfter = Infinity): Promise<SseEvent[]> {
+  const { status, events } = await postSse(`${api.base}/gpt2-tiny/generation/stream`, body, stopAfter);
+  assert.equal(status, 200);
+  return events;
 }
 
 test("the asynchronous route and the stream give the same generation across NATS", async () => {

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { Readable } from "node:stream";
 import { startEmbedded, Embedded } from "../helpers/embedded.ts";
 import { readEvents, type StreamEvent } from "../../lib/orchestration/event-stream.ts";
+import { postSse, type SseEvent } from "../helpers/sse.ts";
 
 let s: Embedded;
 before(async () => {
@@ -20,39 +21,8 @@ before(async () => {
 });
 after(() => s?.stop());
 
-interface SseEvent {
-  event: string;
-  data: any;
-}
-
-/** Reads a server-sent-event response; `stopAfter` tokens, then the connection is dropped. */
-async function stream(model: string, body: unknown, stopAfter = Infinity): Promise<{ status: number; type: string | null; events: SseEvent[] }> {
-  const controller = new AbortController();
-  const res = await fetch(`${s.base}/${model}/generation/stream`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: controller.signal });
-  const events: SseEvent[] = [];
-  if (!res.body || !res.headers.get("content-type")?.startsWith("text/event-stream")) return { status: res.status, type: res.headers.get("content-type"), events: [{ event: "json", data: await res.json() }] };
-  let pending = "";
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      pending += decoder.decode(chunk, { stream: true });
-      let end: number;
-      while ((end = pending.indexOf("\n\n")) >= 0) {
-        const block = pending.slice(0, end);
-        pending = pending.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)![1];
-        events.push({ event, data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) });
-        if (events.filter((e) => e.event === "token").length >= stopAfter) {
-          controller.abort();
-          return { status: res.status, type: res.headers.get("content-type"), events };
-        }
-      }
-    }
-  } catch (err) {
-    if ((err as Error).name !== "AbortError") throw err;
-  }
-  return { status: res.status, type: res.headers.get("content-type"), events };
-}
+/** Reads a generation stream; `stopAfter` tokens, then the connection is dropped. */
+const stream = (model: string, body: unknown, stopAfter = Infinity) => postSse(`${s.base}/${model}/generation/stream`, body, stopAfter);
 
 /** Concatenated token text per `prompt:sequence`. */
 function textsOf(events: SseEvent[]): Map<string, string> {
