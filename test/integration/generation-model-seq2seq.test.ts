@@ -16,11 +16,11 @@ import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
 import type { BatchWork } from "../../lib/model/batch-work.ts";
 import type { GenerationEngine } from "../../lib/model/generation-engine.ts";
-import type { Encoded } from "../../lib/tokenization/encoded.ts";
 import type { EncoderState } from "../../lib/inference/generation.ts";
 import { loadSeq2SeqGolden, type Seq2SeqGolden } from "../helpers/seq2seq-decoder.ts";
 import { useTempDirs } from "../helpers/temp-dirs.ts";
 import { generate, optionsFor, maxDiff } from "../helpers/generation-driver.ts";
+import { idsSequence } from "../helpers/fake-backend.ts";
 
 const tempDir = useTempDirs();
 const LAYOUTS = [
@@ -68,17 +68,6 @@ async function runtime(e: Entry): Promise<ModelRuntime> {
   return r;
 }
 
-const encoded = (ids: number[]): Encoded => ({
-  ids,
-  typeIds: ids.map(() => 0),
-  attentionMask: ids.map(() => 1),
-  specialTokensMask: ids.map(() => 0),
-  tokens: [],
-  offsets: [],
-  wordIds: [],
-  sequenceIds: [],
-});
-
 /** The golden input's prompts, unpadded. */
 const promptsOf = (g: Seq2SeqGolden, input: string): number[][] => g.inputs[input].input_ids.map((row, b) => row.filter((_, j) => g.inputs[input].attention_mask[b][j] === 1));
 
@@ -91,7 +80,7 @@ function generatedOf(g: Seq2SeqGolden, sequence: number[]): number[] {
 
 async function run(r: ModelRuntime, g: Seq2SeqGolden, options: Record<string, unknown>, prompts: number[][]) {
   const model = r.generation!;
-  const states: EncoderState[] = await model.encode(prompts.map(encoded));
+  const states: EncoderState[] = await model.encode(prompts.map((ids: number[]) => idsSequence(ids)));
   const start = g.generation_config.decoder_start_token_id;
   return generate(model, optionsFor(model, options), states.map((encoder) => ({ tokens: [start], promptLength: 1, encoder })));
 }
@@ -105,7 +94,7 @@ for (const e of LAYOUTS) {
     assert.equal(model.architecture, "encoder-decoder");
     assert.equal(model.layout.name, e.expect);
     assert.deepEqual(r.capabilities.tasks, ["generation"], "not an embedding model although the encoder emits last_hidden_state");
-    const fwd = await r.forward([encoded(promptsOf(g(), "single")[0])]);
+    const fwd = await r.forward([idsSequence(promptsOf(g(), "single")[0])]);
     assert.equal(fwd.items[0].logits.shape[0], e.vocab, "warm-up's forward pass: encoder, then the first decoder step");
     assert.equal(model.vocabSize, e.vocab);
     assert.equal(model.generationConfig.decoder_start_token_id, g().generation_config.decoder_start_token_id);
@@ -150,8 +139,8 @@ for (const e of LAYOUTS) {
     const r = await runtime(e);
     const model = r.generation!;
     const [long, short] = promptsOf(g(), "pair");
-    const [el, es] = await model.encode([encoded(long), encoded(short)]);
-    const [alone] = await model.encode([encoded(short)]);
+    const [el, es] = await model.encode([idsSequence(long), idsSequence(short)]);
+    const [alone] = await model.encode([idsSequence(short)]);
     const start = g().generation_config.decoder_start_token_id;
     const [fl, fs, fa] = await model.step([{ tokens: [start], encoder: el }, { tokens: [start], encoder: es }, { tokens: [start], encoder: alone }]);
     assert.ok(maxDiff(fs.logits, fa.logits) <= 1e-4, "a prompt encoded and decoded next to a longer one equals it alone");

@@ -18,12 +18,12 @@ import { join } from "node:path";
 import { ModelRuntime } from "../../lib/model/runtime.ts";
 import { withModelDefaults } from "../../lib/config/model-settings.ts";
 import { fixedNoise, type NoiseSource } from "../../lib/generation/random.ts";
-import type { Encoded } from "../../lib/tokenization/encoded.ts";
 import type { GenerationModel } from "../../lib/inference/generation.ts";
 import { generate, optionsFor, type DriverPrompt } from "../helpers/generation-driver.ts";
 import { GOLDEN_DIR } from "../helpers/goldens.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 import { startEmbedded, type Embedded } from "../helpers/embedded.ts";
+import { idsSequence } from "../helpers/fake-backend.ts";
 
 const REGENERATE = { "gpt2-tiny": "/usr/bin/python3 tools/goldens/generation_decoder.py", "t5-tiny": "/usr/bin/python3 tools/goldens/generation_seq2seq.py", "bart-tiny": "/usr/bin/python3 tools/goldens/generation_seq2seq.py" };
 const MODELS = ["gpt2-tiny", "t5-tiny", "bart-tiny"] as const;
@@ -83,17 +83,6 @@ async function runtime(name: ModelName): Promise<ModelRuntime> {
   return r;
 }
 
-const encoded = (ids: number[]): Encoded => ({
-  ids,
-  typeIds: ids.map(() => 0),
-  attentionMask: ids.map(() => 1),
-  specialTokensMask: ids.map(() => 0),
-  tokens: [],
-  offsets: [],
-  wordIds: [],
-  sequenceIds: [],
-});
-
 /** fixedNoise, counting what each stream consumed. */
 function countingNoise(draws: number[][][]): { noise: NoiseSource; used: Map<string, number> } {
   const inner = fixedNoise(draws);
@@ -110,7 +99,7 @@ function countingNoise(draws: number[][][]): { noise: NoiseSource; used: Map<str
 async function prompts(model: GenerationModel, golden: Golden, c: SamplingCase): Promise<DriverPrompt[]> {
   if (model.architecture === "decoder-only") return c.prompt_ids.map((tokens) => ({ tokens }));
   const start = golden.generation_config!.decoder_start_token_id;
-  const states = await model.encode(c.prompt_ids.map(encoded));
+  const states = await model.encode(c.prompt_ids.map((ids: number[]) => idsSequence(ids)));
   return states.map((encoder) => ({ tokens: [start], promptLength: 1, encoder }));
 }
 
