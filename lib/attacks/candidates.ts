@@ -28,6 +28,8 @@ export interface FlipCandidates {
   spaceMarked: boolean;
   /** Allowed ids for a token of this form: with the space marker, or without it (WordPiece: all whole words). */
   allowed(marked: boolean): ReadonlySet<number>;
+  /** Allowed ids to replace token `id` with: those of its form (docs/attacks.md "hotflip" 3). */
+  allowedFor(id: number): ReadonlySet<number>;
   /** The text a token puts in place of the word (without the space marker). */
   surface(id: number): string;
   token(id: number): string | undefined;
@@ -70,5 +72,7 @@ async function loadCandidates(path: string): Promise<FlipCandidates> {
     const token = tokens.get(id) ?? "";
     return spaceMarked && token.startsWith(SPACE_MARKER) ? token.slice(SPACE_MARKER.length) : token;
   };
-  return { spaceMarked, allowed: (isMarked) => (isMarked ? marked : plain), surface, token: (id) => tokens.get(id) };
+  const allowed = (isMarked: boolean) => (isMarked ? marked : plain);
+  const allowedFor = (id: number) => allowed(spaceMarked && (tokens.get(id) ?? "").startsWith(SPACE_MARKER));
+  return { spaceMarked, allowed, allowedFor, surface, token: (id) => tokens.get(id) };
 }

@@ -86,8 +86,7 @@ async function rankedReplacements({ original, backend }: AttackContext, current:
   const gradient = pass.gradEmbeds!.slice(t * backend.hidden, (t + 1) * backend.hidden);
   const [scores] = await backend.vocabularyScores([gradient]);
   const currentId = sequence.ids[t];
-  const allowed = candidates.allowed(candidates.spaceMarked && (candidates.token(currentId) ?? "").startsWith("Ġ"));
-  const best = topScoring(scores, allowed, (k) => k !== currentId && !used.has(k), MAX_REFUSED);
+  const best = topScoring(scores, candidates.allowedFor(currentId), (k) => k !== currentId && !used.has(k), MAX_REFUSED);
   return best.map((id) => ({ id, estimate: scores[id] - scores[currentId] }));
 }
 

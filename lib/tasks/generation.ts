@@ -36,8 +36,7 @@ interface GenerationState {
   encoders?: EncoderState[];
   decoding: Decoding;
   seed?: number;
-  /** The rows of the step in flight and the previous step's results (rows name their parent by index). */
-  rows: readonly StepRow[];
+  /** The previous step's results (a row names its parent by index into them). */
   previous: readonly GenerationRowResult[];
   streams?: SequenceStreams;
 }
@@ -68,14 +67,13 @@ export const generation: TaskPipeline<GenerationTaskOptions, GenerationState> = 
     const starts = prompts.map((p, i) => (decoderOnly ? promptIds(p, o, i) : [decoderStart(o)]));
     checkLengths(starts, prompts, o, gen, model.folder.maxLength);
     const { decoding, seed } = createDecoding(o, starts.map((tokens) => ({ tokens })));
-    return { texts, options: o, model: gen, tokenizerModel: model, starts, prompts, decoding, seed, rows: [], previous: [] };
+    return { texts, options: o, model: gen, tokenizerModel: model, starts, prompts, decoding, seed, previous: [] };
   },
 
   next(state) {
     if (state.model.architecture === "encoder-decoder" && !state.encoders) return { kind: "encode-prompts", prompts: state.prompts };
     if (state.decoding.done) return undefined;
-    state.rows = state.decoding.rows();
-    return { kind: "generate", rows: state.rows.map((row) => generationRow(state, row)) };
+    return { kind: "generate", rows: state.decoding.rows().map((row) => generationRow(state, row)) };
   },
 
   async absorb(state, items: readonly StepItem[]) {

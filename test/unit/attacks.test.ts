@@ -65,6 +65,10 @@ test("HotFlip candidates: byte-level BPE keeps word-initial (Ġ) and plain forms
   assert.ok([...c.allowed(false)].every((id) => /^[A-Za-z]{2,}$/.test(c.token(id)!)));
   assert.ok(c.allowed(true).has(vocab["Ġlanguage"]) && !c.allowed(true).has(vocab["Ġwith"]) && !c.allowed(true).has(vocab["Ġthey"]) && !c.allowed(false).has(vocab["<s>"]));
   assert.equal(c.surface(vocab["Ġlanguage"]), "language");
+  // A flip keeps the form of the token it replaces.
+  assert.equal(c.allowedFor(vocab["Ġlanguage"]), c.allowed(true));
+  assert.equal(c.allowedFor(vocab["er"]), c.allowed(false));
+  assert.notEqual(vocab["er"], undefined);
 });
 
 test("the attack loss is the cross-entropy of the fixed prediction; its cotangent is its gradient (finite differences)", () => {
