@@ -16,6 +16,7 @@ import { playgroundPage, playgroundAsset, PLAYGROUND_CSP } from "../lib/gateway/
 import { ModelDirectory, DeployedModel } from "../lib/gateway/model-directory.ts";
 import { modelIdFromRoute } from "../lib/gateway/model-id.ts";
 import { taskResultResponse } from "../lib/gateway/task-result.ts";
+import type { TaskRecord } from "../lib/store/task-store.ts";
 import { callEachReplica } from "../lib/gateway/replicas.ts";
 import { storeCall } from "../lib/store/store-call.ts";
 import { toErrorBody, notFound, unavailable, invalid } from "../lib/errors.ts";
@@ -74,6 +75,7 @@ interface GatewayThis {
   broker: { registry: ConstructorParameters<typeof ModelDirectory>[0] & Parameters<typeof callEachReplica>[1] };
   logger: { warn(...a: unknown[]): void; error(...a: unknown[]): void };
   requireModel(ctx: HttpContext): Promise<DeployedModel>;
+  awaitRecord(id: string, wait: number, identity: Identity): Promise<TaskRecord | undefined>;
   /** An update from the store or an event, within this gateway's bounds. */
   noteUpdate(model: string, update: unknown): void;
 }
@@ -88,10 +90,17 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
       const model = await this.requireModel(ctx);
       const request = validateRequest(ctx.params.body, task, model.meta, limits);
       const identity = identityOf(ctx);
+      const wait = waitOf(ctx);
       await storeCall(() => security.limiter.take(identity, { requests: 0, items: itemCount(request) }));
       const { task_id } = await ctx.call<{ task_id: string }, object>("scheduler.submit", { model: model.meta.id, task, request, maxQueue: model.meta.maxQueue, owner: ownerOf(identity) });
       this.metrics.noteSubmitted(model.meta.id);
-      return { message: QUEUED_MESSAGE[task], task_id };
+      const queued = { message: QUEUED_MESSAGE[task], task_id };
+      if (wait === 0) return queued;
+      // Beyond SQuARE: `?wait=S` answers with the task's result when it ends within S seconds
+      // (one HTTP exchange instead of two); otherwise 202, and the task_id polls as usual.
+      const { status, body } = taskResultResponse(task_id, await this.awaitRecord(task_id, wait, identity));
+      ctx.meta.$statusCode = status;
+      return { ...queued, ...body };
     },
   });
 
@@ -175,6 +184,24 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
       noteUpdate(this: GatewayThis, model: string, update: unknown) {
         this.directory.noteUpdate(model, storedModelUpdate(update, bounds, (m) => this.logger.warn(m), model));
       },
+      /**
+       * The task's record once it has ended, or as it is after `wait` seconds (0: at once); woken
+       * by `task.finished`. Another identity's task reads as unknown (404, not 403): ids do not leak (SPEC §4).
+       */
+      async awaitRecord(this: GatewayThis, id: string, wait: number, identity: Identity): Promise<TaskRecord | undefined> {
+        const read = () => storeCall(() => backends.store.get(id)).then((r) => (r && maySeeTask(identity, security.policy, r.owner) ? r : undefined));
+        const pending = (r: TaskRecord | undefined) => r?.state === "queued" || r?.state === "running";
+        let record = await read();
+        if (wait > 0 && pending(record)) {
+          const woken = this.waiters.wait(id, wait * 1000);
+          record = await read(); // it may have ended between the first read and registering
+          if (pending(record)) {
+            await woken;
+            record = await read();
+          } else this.waiters.notify(id);
+        }
+        return record;
+      },
       async requireModel(this: GatewayThis, ctx: HttpContext): Promise<DeployedModel> {
         const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);
         let model = this.directory.find(id);
@@ -233,21 +260,7 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
       /** `?wait=S` long-polls: answers as soon as the task ends (woken by `task.finished`), or after S seconds. */
       async taskResult(this: GatewayThis, ctx: HttpContext) {
         const id = ctx.params.params.task_id;
-        const wait = parseWait(ctx.params.query.wait);
-        if (typeof wait === "string") throw invalid(wait, "wait");
-        const identity = identityOf(ctx);
-        // Another identity's task reads as unknown (404, not 403): ids do not leak (SPEC §4).
-        const read = () => storeCall(() => backends.store.get(id)).then((r) => (r && maySeeTask(identity, security.policy, r.owner) ? r : undefined));
-        let record = await read();
-        if (wait > 0 && (record?.state === "queued" || record?.state === "running")) {
-          const woken = this.waiters.wait(id, wait * 1000);
-          record = await read(); // it may have ended between the first read and registering
-          if (record?.state === "queued" || record?.state === "running") {
-            await woken;
-            record = await read();
-          } else this.waiters.notify(id);
-        }
-        const { status, body } = taskResultResponse(id, record);
+        const { status, body } = taskResultResponse(id, await this.awaitRecord(id, waitOf(ctx), identityOf(ctx)));
         ctx.meta.$statusCode = status;
         return body;
       },
@@ -332,6 +345,13 @@ function mergeReplicaStats(replies: Record<string, unknown>[]): Record<string, u
 /** The identity the guard established; ANONYMOUS only with `--auth none` (the guard admits no one else without one). */
 function identityOf(ctx: HttpContext): Identity {
   return ctx.meta.user ?? ANONYMOUS;
+}
+
+/** `?wait=S` of a POST or a task_result read, checked (a 422 naming `wait`). */
+function waitOf(ctx: HttpContext): number {
+  const wait = parseWait(ctx.params.query.wait);
+  if (typeof wait === "string") throw invalid(wait, "wait");
+  return wait;
 }
 
 /** Items a request carries, for the items-per-minute limit. */

@@ -40,6 +40,8 @@ function operation(route: RouteSpec, bounds: UpdateBounds) {
   const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({ name: PARAM_NAMES[m[1]] ?? m[1], in: "path", required: true, schema: { type: "string" } }));
   if (route.model && !route.path.startsWith(":user")) params.push({ name: "hf_username", in: "query", required: false, schema: { type: "string" } } as never);
   if (route.action === "taskResult") params.push({ name: "wait", in: "query", required: false, schema: { type: "number", minimum: 0, maximum: 60 }, description: "long-poll: answer as soon as the task ends, or after this many seconds" } as never);
+  const waitsOnPost = route.task !== undefined && route.action !== "streamGeneration";
+  if (waitsOnPost) params.push({ name: "wait", in: "query", required: false, schema: { type: "number", minimum: 0, maximum: 60 }, description: "beyond SQuARE: answer with the task's result (as task_result would) when it ends within this many seconds; else 202 with the task_id" } as never);
   const body = route.body === "task" ? TASK_BODY : route.body === "update" ? updateBody(bounds) : undefined;
   const auth = route.access === "public" ? [] : ["401", "403"];
   const codes = [...auth, ...(body ? ["400", "404", "413", "415", "422", "429", "503"] : ["404", "422", "429", "503"])];
@@ -50,7 +52,7 @@ function operation(route: RouteSpec, bounds: UpdateBounds) {
     operationId: `${route.action}${route.path.startsWith(":user") ? "_user" : ""}`,
     parameters: params,
     ...(body ? { requestBody: { required: true, content: { "application/json": { schema: body } } } } : {}),
-    responses: { "200": { description: "OK" }, ...(route.path.startsWith("task_result") ? { "202": { description: "queued or running" }, "500": { description: "the task failed" } } : {}), ...errors },
+    responses: { "200": { description: "OK" }, ...(route.path.startsWith("task_result") || waitsOnPost ? { "202": { description: "queued or running" }, "500": { description: "the task failed" } } : {}), ...errors },
   };
 }
 

@@ -17,8 +17,9 @@ import { utf16Indexer } from "./offsets.ts";
 import { truncationProblems, kindsOf, SpecialTokenCounts } from "./bounds.ts";
 import { learnPairTemplate, PairTemplate } from "./pair-template.ts";
 
+import { BatchedEncoder, type RustEncoding } from "./batched-encoder.ts";
+
 type RustTokenizer = InstanceType<typeof tokenizers.Tokenizer>;
-type RustEncoding = Awaited<ReturnType<RustTokenizer["encode"]>>;
 
 export type { TextItem, Truncation, TokenizeOptions, Encoded } from "./encoded.ts";
 import type { TextItem, Truncation, TokenizeOptions, Encoded } from "./encoded.ts";
@@ -42,6 +43,7 @@ const PROBES: [string, string][] = [["a", "b"], ["the", "a"], ["1", "2"], ["hell
 
 export class TextTokenizer {
   private readonly variants = new Map<string, RustTokenizer>();
+  private readonly encoders = new Map<string, BatchedEncoder>();
   /** Special tokens the post-processor adds around one text and around a pair, as the tokenizer itself says. */
   specialTokens: SpecialTokenCounts = { single: 0, pair: 0 };
   /** The pair layout windows are assembled with; undefined (with the reason) when the tokenizer's is not a plain template. */
@@ -65,12 +67,13 @@ export class TextTokenizer {
   async encode(items: readonly TextItem[], options: TokenizeOptions): Promise<Encoded[]> {
     checkOptions(options, items, this.specialTokens);
     const tok = this.variant(options);
+    const batched = this.batchedEncoder(options);
     const encodeOptions = { addSpecialTokens: options.addSpecialTokens };
     const encodeOne = async (item: TextItem, index: number): Promise<Encoded> => {
       const [a, b] = typeof item === "string" ? [item, null] : item;
       let enc: RustEncoding;
       try {
-        enc = await tok.encode(a, b, encodeOptions);
+        enc = await (b === null ? batched.encode(a) : tok.encode(a, b, encodeOptions));
       } catch (err) {
         throw invalid(`input[${index}] cannot be tokenized: ${(err as Error).message}`, "preprocessing_kwargs.truncation");
       }
@@ -95,8 +98,20 @@ export class TextTokenizer {
     return this.variant(UNTRUNCATED).decode(ids, skipSpecialTokens);
   }
 
+  /** Single texts of this option set, batched across concurrent requests (batched-encoder.ts). */
+  private batchedEncoder(options: TokenizeOptions): BatchedEncoder {
+    const key = `${variantKey(options)}|${options.addSpecialTokens}`;
+    let encoder = this.encoders.get(key);
+    if (!encoder) {
+      encoder = new BatchedEncoder(this.variant(options), { addSpecialTokens: options.addSpecialTokens });
+      if (this.encoders.size >= 2 * MAX_CACHED_VARIANTS) this.encoders.delete(this.encoders.keys().next().value as string);
+      this.encoders.set(key, encoder);
+    }
+    return encoder;
+  }
+
   private variant(options: TokenizeOptions): RustTokenizer {
-    const key = options.truncation === "do_not_truncate" ? "none" : `${options.truncation}:${options.maxLength}`;
+    const key = variantKey(options);
     let tok = this.variants.get(key);
     if (!tok) {
       tok = tokenizers.Tokenizer.fromString(this.json);
@@ -129,6 +144,8 @@ export class TextTokenizer {
   }
 }
 
+const variantKey = (options: TokenizeOptions) => (options.truncation === "do_not_truncate" ? "none" : `${options.truncation}:${options.maxLength}`);
+
 /** The first probe pair whose texts both have tokens on their own, with those encodings. */
 async function firstProbe(alone: (probe: [string, string]) => Promise<[Encoded, Encoded]>): Promise<[string, string, Encoded, Encoded]> {
   for (const probe of PROBES) {
@@ -150,21 +167,42 @@ function checkOptions(options: TokenizeOptions, items: readonly TextItem[], spec
 }
 
 function toEncoded(enc: RustEncoding, a: string, b: string | null): Encoded {
-  const sequenceIds = enc.getSequenceIds().map((s) => (s === undefined || s === null ? null : s));
-  const toUtf16 = [utf16Indexer(a), utf16Indexer(b ?? "")];
-  const offsets = enc.getOffsets().map(([start, end], i): [number, number] => {
-    const seq = sequenceIds[i];
-    if (seq === null) return [0, 0];
-    return [toUtf16[seq](start), toUtf16[seq](end)];
+  // What every forward pass feeds is copied out now; the rest (offsets, tokens, word and sequence
+  // ids: read by QA, token classification, explanations) on first use. Each copy out of the
+  // binding is a native call that builds a JS array, about 4 µs apiece, on the event loop.
+  const encoded = { ids: enc.getIds(), typeIds: enc.getTypeIds(), attentionMask: enc.getAttentionMask() } as Encoded;
+  const sequenceIds = () => enc.getSequenceIds().map((s) => (s === undefined || s === null ? null : s));
+  lazyField(encoded, "sequenceIds", sequenceIds);
+  lazyField(encoded, "specialTokensMask", () => enc.getSpecialTokensMask());
+  lazyField(encoded, "tokens", () => enc.getTokens());
+  lazyField(encoded, "wordIds", () => enc.getWordIds().map((w) => (w === undefined || w === null ? null : w)));
+  lazyField(encoded, "offsets", () => {
+    const sequence = encoded.sequenceIds;
+    const toUtf16 = [utf16Indexer(a), utf16Indexer(b ?? "")];
+    return enc.getOffsets().map(([start, end], i): [number, number] => {
+      const seq = sequence[i];
+      if (seq === null) return [0, 0];
+      return [toUtf16[seq](start), toUtf16[seq](end)];
+    });
   });
-  return {
-    ids: enc.getIds(),
-    typeIds: enc.getTypeIds(),
-    attentionMask: enc.getAttentionMask(),
-    specialTokensMask: enc.getSpecialTokensMask(),
-    tokens: enc.getTokens(),
-    offsets,
-    wordIds: enc.getWordIds().map((w) => (w === undefined || w === null ? null : w)),
-    sequenceIds,
-  };
+  return encoded;
+}
+
+/**
+ * An own, enumerable property computed on first read and then stored as a plain value (so
+ * spreading, JSON, structured cloning and deep equality see it like any field); assigning
+ * replaces it.
+ */
+function lazyField<K extends keyof Encoded>(target: Encoded, key: K, compute: () => Encoded[K]): void {
+  const settle = (value: Encoded[K]) => Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(target, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      const value = compute();
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
 }

@@ -264,6 +264,35 @@ test("long-poll: ?wait answers when the task ends, or 202 at the timeout; bad va
   assert.match(bad.body.error.message, /wait must be a number of seconds/);
 });
 
+test("POST ?wait (beyond SQuARE): the result in the POST's answer when the task ends in time, else 202 with the task_id; bad values are 422 before queueing", { timeout: 30_000 }, async () => {
+  const path = "/demo/bert-tiny-sst/sequence-classification";
+  const done = await s.post(`${path}?wait=10`, { input: ["a great movie"] });
+  assert.equal(done.status, 200, JSON.stringify(done.body));
+  assert.equal(done.body.message, "Queued sequence classification");
+  assert.match(done.body.task_id, UUID4);
+  assert.equal(done.body.status, "Finished");
+  const polled = await s.result(done.body.task_id);
+  assert.deepEqual(done.body.result, polled.body.result, "the same result task_result gives");
+  assert.equal(done.body.result.labels.length, 1);
+
+  // 32 long QA items cannot finish within a millisecond: the POST answers 202, and the task goes on.
+  const context = "The quick brown fox jumps over the lazy dog near the river bank. ".repeat(20);
+  const slow = await s.post("/bert-tiny-qa/question-answering?wait=0.001", { input: Array.from({ length: 32 }, (_, i) => [`what jumps ${i}?`, context]) });
+  assert.equal(slow.status, 202, JSON.stringify(slow.body));
+  assert.equal(slow.body.status, "Processing");
+  assert.match(slow.body.task_id, UUID4);
+  const later = await s.result(slow.body.task_id);
+  assert.equal(later.body.status, "Finished");
+  assert.equal(later.body.result.answers.length, 32);
+
+  const before = (await s.get("/demo/bert-tiny-sst/stats")).body.replicas[0].completed;
+  const bad = await s.post(`${path}?wait=-1`, { input: ["a great movie"] });
+  assert.equal(bad.status, 422);
+  assert.match(bad.body.error.message, /wait must be a number of seconds ≥ 0, got "-1"/);
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal((await s.get("/demo/bert-tiny-sst/stats")).body.replicas[0].completed, before, "nothing was queued");
+});
+
 test("token classification: per-token probabilities, labels and word ids; entities with offsets; bad strategy is 422", async () => {
   const text = "John   lives in Paris, with Mary!";
   const { queued, result } = await run("/bert-tiny-ner/token-classification", { input: [text, "hi"], task_kwargs: { aggregation: "first" } });

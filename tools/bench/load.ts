@@ -111,11 +111,13 @@ export async function closedLoop(send: SendOne, itemsPerRequest: number, options
 }
 
 /** This server: POST the task, then long-poll `task_result` until it leaves Processing. */
-export function serverSender(base: string, modelId: string, texts: readonly string[], itemsPerRequest: number): SendOne {
+export function serverSender(base: string, modelId: string, texts: readonly string[], itemsPerRequest: number, postWaitS = 0): SendOne {
+  const post = `${base}/${modelId}/sequence-classification${postWaitS > 0 ? `?wait=${postWaitS}` : ""}`;
   return async (i, agent) => {
     const input = Array.from({ length: itemsPerRequest }, (_, k) => texts[(i * itemsPerRequest + k) % texts.length]);
-    const queued = await requestJson(agent, "POST", `${base}/${modelId}/sequence-classification`, { input });
-    if (queued.status !== 200) throw new Error(`POST ${queued.status}: ${JSON.stringify(queued.body).slice(0, 200)}`);
+    const queued = await requestJson(agent, "POST", post, { input });
+    if (queued.status === 200 && postWaitS > 0 && queued.body.status === "Finished") return;
+    if (queued.status !== 200 && queued.status !== 202) throw new Error(`POST ${queued.status}: ${JSON.stringify(queued.body).slice(0, 200)}`);
     for (;;) {
       const r = await requestJson(agent, "GET", `${base}/task_result/${queued.body.task_id}?wait=30`);
       if (r.status === 202) continue;

@@ -13,6 +13,8 @@ export interface BenchOptions {
   ceilingBatches: number[];
   ceilingThreads: number;
   itemsPerRequest: number;
+  /** Clients POST with `?wait=S` and get the result in the POST's answer (0: POST, then long-poll task_result, as SQuARE clients do). */
+  postWaitS: number;
   /** Model settings for the server's models file; only the given ones, the rest are the server's defaults. */
   serverSettings: Record<string, number>;
   peer: boolean;
@@ -31,6 +33,7 @@ export const USAGE = `npm run bench -- [flags]
   --ceiling-batches LIST    batch sizes swept (default 1,4,8,16,32,64)
   --ceiling-threads N       intra-op threads of the ceiling's session (default: the server's intra_op_threads × workers)
   --items-per-request N     texts per request (default 1)
+  --post-wait S             clients POST with ?wait=S (the result in the POST's answer; beyond SQuARE) instead of POST + long-poll GET (default 0: long-poll)
   --batch-size N  --max-batch-tokens N  --batch-wait-ms N  --workers N  --intra-op-threads N  --max-queue N
                             the server's model settings (default: the server's own defaults)
   --peer-threads N          intra-op threads of the transformers.js peer (default: the ceiling's)
@@ -67,6 +70,7 @@ export function parseOptions(argv: string[], defaults: { intraOpThreads: number;
     ceilingBatches: quick ? [1, 8, 32] : [1, 4, 8, 16, 32, 64],
     ceilingThreads: 0,
     itemsPerRequest: 1,
+    postWaitS: 0,
     serverSettings: {},
     peer: !argv.includes("--no-peer"),
     out: "bench/results",
@@ -89,6 +93,7 @@ export function parseOptions(argv: string[], defaults: { intraOpThreads: number;
     else if (flag === "--ceiling-batches") o.ceilingBatches = numbers(flag, value);
     else if (flag === "--ceiling-threads") o.ceilingThreads = one();
     else if (flag === "--items-per-request") o.itemsPerRequest = one();
+    else if (flag === "--post-wait") o.postWaitS = one();
     else if (flag === "--peer-threads") o.peerThreads = one();
     else if (flag === "--out") o.out = value;
     else if (SERVER_FLAGS[flag]) o.serverSettings[SERVER_FLAGS[flag]] = one();

@@ -129,7 +129,7 @@ async function withCpuUse<T>(ctx: SuiteContext, targetPid: number, run: () => Pr
 async function serverPoints(ctx: SuiteContext, server: Running, modelId: string, inputs: BenchInputs): Promise<ServerPoint[]> {
   const { options } = ctx;
   const points: ServerPoint[] = [];
-  const send: SendOne = serverSender(gatewayBase(server), modelId, inputs.texts, options.itemsPerRequest);
+  const send: SendOne = serverSender(gatewayBase(server), modelId, inputs.texts, options.itemsPerRequest, options.postWaitS);
   for (const concurrency of options.concurrency) {
     let loop = { p99: NaN, max: NaN };
     const countersBefore = await batchCounters(server, modelId);
@@ -229,7 +229,7 @@ function sections(results: ModelResult[], options: SuiteContext["options"]): Sec
       rows: serverRows,
       notes: [
         `HTTP floor (one GET /health/heartbeat round trip at c = 1, p50): ${results.map((m) => `${m.model} ${m.http_floor_p50_ms} ms`).join(", ")}; a c = 1 request makes at least two round trips (POST, GET)`,
-        `latency: POST to result (long-poll task_result?wait=30) of the requests ending in the window; ${options.itemsPerRequest} item(s) per request`,
+        `latency: POST to result (${options.postWaitS > 0 ? `POST ?wait=${options.postWaitS}: the result in the POST's answer` : "long-poll task_result?wait=30"}) of the requests ending in the window; ${options.itemsPerRequest} item(s) per request`,
         "starved: clients still without a first result when the 30 s warm-up cap ran out",
         "loop p99: the gateway's event-loop delay p99 over the last 5 s of the point, from /metrics (includes the 10 ms sampling interval)",
         "server / client / other cpu: cores used by the server process, by the benchmark's client process, and by everything else on the machine (other agents) during the point",
