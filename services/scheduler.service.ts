@@ -14,6 +14,7 @@ import { unavailable, overloaded, invalid, notFound } from "../lib/errors.ts";
 import { ADD_ONS } from "../lib/addons/registry.ts";
 import { announcedReadiness, ServiceRegistry } from "../lib/orchestration/addon-readiness.ts";
 import { storeCall } from "../lib/store/store-call.ts";
+import { admitTask, deploymentRefusal, Refusal } from "../lib/orchestration/intake.ts";
 import { callEachReplica, replicaNodes } from "../lib/gateway/replicas.ts";
 
 export interface SubmitParams {
@@ -49,18 +50,15 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
           const { model, task, request, maxQueue, owner } = ctx.params;
           // A model being removed drains what it accepted and takes nothing new (issue #15).
           // A removed one is unknown: a task for a model nobody serves would wait for ever.
-          const deployment = await storeCall(() => backends.deployments.get(model));
-          if (deployment?.state === "removing") throw notFound(`model ${model} is being removed`);
-          if (!deployment && (await storeCall(() => backends.deployments.wasRemoved(model)))) throw notFound(`model ${model} is not deployed`);
+          // admitTask checks both, with the queue's room, as it writes (one round trip on Redis);
+          // a request with add-ons is checked once before too, so a removed model is a 404 before
+          // any replica is asked to prepare for it.
+          if (ADD_ONS.some((a) => a.wanted(request))) throwRefusal(model, maxQueue, await storeCall(() => deploymentRefusal(backends.deployments, model)));
           await checkAddOnReadiness(ctx, this.broker.registry, model, request);
-          if (maxQueue !== undefined) {
-            const depth = await storeCall(() => backends.queue.depth(model));
-            if (depth >= maxQueue) throw overloaded(`model ${model} has ${depth} tasks queued (limit ${maxQueue}); retry later`);
-          }
           const now = Date.now();
           const id = randomUUID();
-          await storeCall(() => backends.store.create({ id, model, task, state: "queued", created_at: now, updated_at: now, attempts: 0, ...(owner !== undefined ? { owner } : {}) }));
-          await storeCall(() => backends.queue.enqueue({ taskId: id, model, task, request, enqueuedAt: now }));
+          const record = { id, model, task, state: "queued" as const, created_at: now, updated_at: now, attempts: 0, ...(owner !== undefined ? { owner } : {}) };
+          throwRefusal(model, maxQueue, await storeCall(() => admitTask(backends, record, { taskId: id, model, task, request, enqueuedAt: now }, { maxQueue })));
           return { task_id: id };
         },
       },
@@ -99,6 +97,13 @@ export function schedulerService(backends: Backends, bounds: UpdateBounds = DEFA
       },
     },
   };
+}
+
+function throwRefusal(model: string, maxQueue: number | undefined, refusal: Refusal | undefined): void {
+  if (!refusal) return;
+  if (refusal.reason === "removing") throw notFound(`model ${model} is being removed`);
+  if (refusal.reason === "removed") throw notFound(`model ${model} is not deployed`);
+  throw overloaded(`model ${model} has ${refusal.depth} tasks queued (limit ${maxQueue}); retry later`);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * What a model actor does with one queue delivery: run the task, write the result (or the
- * failure) to the task store, and only then let the queue acknowledge. Client mistakes fail at
+ * failure) to the task store, and only then let the queue acknowledge (a Redis store does both
+ * in one step, with the delivery's receipt). Client mistakes fail at
  * once; other errors are retried until `maxAttempts`. A task whose deliveries killed their
  * process twice is not run a third time (SPEC §12): it fails naming the cause.
  */
@@ -33,7 +34,7 @@ export interface DeliveryOutcome {
 }
 
 export async function handleDelivery(
-  { entry, attempt, crashes }: Delivery,
+  { entry, attempt, crashes, markedRunning, receipt }: Delivery,
   runtime: LoadedModel,
   store: TaskStore,
   maxAttempts = DEFAULT_MAX_ATTEMPTS,
@@ -42,21 +43,21 @@ export async function handleDelivery(
   const started = Date.now();
   const queue_ms = started - entry.enqueuedAt;
   if (crashes >= MAX_CRASHES) {
-    await store.fail(entry.taskId, { type: "worker_crashed", message: CRASHED_MESSAGE }, { queue_ms });
+    await store.fail(entry.taskId, { type: "worker_crashed", message: CRASHED_MESSAGE }, { queue_ms }, receipt);
     observer?.failed(entry, "worker_crashed");
     return { taskId: entry.taskId, state: "failed" };
   }
   if (attempt > maxAttempts) {
-    await store.fail(entry.taskId, { type: "internal", message: `gave up after ${maxAttempts} attempts` }, { queue_ms });
+    await store.fail(entry.taskId, { type: "internal", message: `gave up after ${maxAttempts} attempts` }, { queue_ms }, receipt);
     observer?.failed(entry, "internal");
     return { taskId: entry.taskId, state: "failed" };
   }
-  await store.markRunning(entry.taskId, attempt);
+  if (!markedRunning) await store.markRunning(entry.taskId, attempt);
   abortIfInjected(entry);
   try {
     const { result, timings } = await executeTask(entry.task, entry.request, runtime);
     const all = { queue_ms, ...timings, total_ms: Date.now() - entry.enqueuedAt };
-    await store.complete(entry.taskId, { ...result, timings: all }, all);
+    await store.complete(entry.taskId, { ...result, timings: all }, all, receipt);
     observer?.succeeded(entry, all);
     return { taskId: entry.taskId, state: "succeeded" };
   } catch (err) {
@@ -68,7 +69,7 @@ export async function handleDelivery(
     }
     const message = clientMistake ? String(e.message) : `failed after ${attempt} attempt(s): ${e.message}`;
     const type = clientMistake ? String(e.type ?? "invalid_request") : "internal";
-    await store.fail(entry.taskId, { type, message }, { queue_ms });
+    await store.fail(entry.taskId, { type, message }, { queue_ms }, receipt);
     observer?.failed(entry, type);
     return { taskId: entry.taskId, state: "failed" };
   }

@@ -10,12 +10,34 @@
  * many times a process died running it.
  * Such a suspect waits at the process's quarantine gate and runs with nothing else in flight
  * in the process, so a second crash takes no other task with it.
+ *
+ * Round trips per delivery (issue #17): the read (XREADGROUP, several entries at once when there
+ * are), one script that reads the crash count and, for an ordinary delivery, counts it and marks
+ * the task's record running, and the task store's final write, which acknowledges the entry in
+ * the same script (the delivery's receipt; the queue acknowledges itself only when the handler
+ * did not). Stranded entries are looked for (XAUTOCLAIM) at most once per `blockMs`.
  */
 import { Redis } from "ioredis";
-import type { ConsumeOptions, Consumer, DeliveryHandler, QueueEntry, WorkQueue } from "./work-queue.ts";
+import type { ConsumeOptions, Consumer, DeliveryHandler, DeliveryReceipt, QueueEntry, WorkQueue } from "./work-queue.ts";
 import { Quarantine } from "./quarantine.ts";
 
+/** The consumer group of every model's queue (lib/store/redis-keys.ts names it too). */
 const GROUP = "replicas";
+
+// KEYS[1] the model's attempts hash, KEYS[2] the task's record; ARGV: entry id, now (ms).
+// A suspect (deliveries started > deliveries that threw: its process died) is only reported: it
+// is counted once it holds the quarantine gate alone. An ordinary delivery is counted and its
+// record marked running (unless final; it keeps the expiry its creation set).
+const CLAIM = `
+local started = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local threw = tonumber(redis.call('HGET', KEYS[1], ARGV[1] .. ':threw') or '0')
+if started > threw then return {0, started - threw} end
+local attempt = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local state = redis.call('HGET', KEYS[2], 'state')
+if state == 'queued' or state == 'running' then
+  redis.call('HSET', KEYS[2], 'state', 'running', 'attempts', attempt, 'updated_at', ARGV[2])
+end
+return {1, attempt}`;
 
 export interface RedisQueueOptions {
   /** Idle time after which another replica may claim a pending entry. */
@@ -42,13 +64,17 @@ export class RedisWorkQueue implements WorkQueue {
     private readonly options: RedisQueueOptions = { visibilityMs: 10_000, blockMs: 1000 },
   ) {}
 
+  // The task store's scripts name these keys too (lib/store/redis-keys.ts; test/unit/task-intake.test.ts checks they agree).
   streamKey = (model: string): string => `${this.prefix}queue:${model}`;
   private attemptsKey = (model: string): string => `${this.prefix}attempts:${model}`;
+  /** RedisTaskStore's record of a task, which the claim script marks running. */
+  private taskKey = (id: string): string => `${this.prefix}task:${id}`;
 
-  /** Deliveries of an entry that started and neither finished nor threw: their process died. */
-  private async crashesOf(model: string, id: string): Promise<number> {
-    const [started, threw] = await this.redis.hmget(this.attemptsKey(model), id, threwField(id));
-    return Math.max(0, Number(started ?? 0) - Number(threw ?? 0));
+  /** CLAIM, registered on the client (ioredis sends EVALSHA, and the text once on NOSCRIPT). */
+  private claim(model: string, entryId: string, taskId: string): Promise<[number, number]> {
+    const client = this.redis as unknown as { squareClaim?: (...a: string[]) => Promise<[number, number]> };
+    if (!client.squareClaim) this.redis.defineCommand("squareClaim", { numberOfKeys: 2, lua: CLAIM });
+    return client.squareClaim!(this.attemptsKey(model), this.taskKey(taskId), entryId, String(Date.now()));
   }
 
   async enqueue(entry: QueueEntry): Promise<void> {
@@ -72,24 +98,43 @@ export class RedisWorkQueue implements WorkQueue {
     const held = new Set<string>();
 
     const deliver = async ([id, fields]: StreamEntry) => {
+      const text = fields[fields.indexOf("entry") + 1];
+      const parsed = parseEntry(text);
       let release: () => void;
-      let crashes: number;
+      let crashes = 0;
+      // Counted (and the record marked running) by the claim script, for an ordinary delivery.
+      let attempt: number | undefined;
       try {
-        crashes = await this.crashesOf(model, id);
-        release = await (crashes > 0 ? this.quarantine.enterAlone() : this.quarantine.enterShared());
+        // An ordinary delivery holds the shared gate before it is counted as started, as before;
+        // a suspect gives it back and waits to hold the gate alone.
+        release = await this.quarantine.enterShared();
+        try {
+          const [ordinary, n] = await this.claim(model, id, parsed?.taskId ?? "");
+          if (ordinary === 1) attempt = n;
+          else crashes = n;
+        } catch (err) {
+          release();
+          throw err;
+        }
+        if (attempt === undefined) {
+          release();
+          release = await this.quarantine.enterAlone();
+        }
       } finally {
         held.delete(id);
       }
+      const receipt: DeliveryReceipt = { model, entryId: id, acked: false };
       const run = (async () => {
-        const attempt = await this.redis.hincrby(this.attemptsKey(model), id, 1);
-        const entry = JSON.parse(fields[fields.indexOf("entry") + 1]) as QueueEntry;
+        const markedRunning = attempt !== undefined;
+        attempt ??= await this.redis.hincrby(this.attemptsKey(model), id, 1);
+        const entry = parsed ?? (JSON.parse(text) as QueueEntry); // unreadable: throws, as it always did
         try {
-          await handler({ entry, attempt, crashes });
+          await handler({ entry, attempt, crashes, markedRunning, receipt });
         } catch (err) {
-          await this.redis.hincrby(this.attemptsKey(model), threwField(id), 1);
+          if (!receipt.acked) await this.redis.hincrby(this.attemptsKey(model), threwField(id), 1);
           throw err;
         }
-        await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id, threwField(id)).exec();
+        if (!receipt.acked) await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id, threwField(id)).exec();
       })()
         .catch(() => undefined) // left pending: claimed again after the visibility timeout
         .finally(() => {
@@ -123,6 +168,8 @@ export class RedisWorkQueue implements WorkQueue {
         if (!/BUSYGROUP/.test(err.message)) throw err;
       });
 
+    /** When stranded entries are next looked for: at most once per blocking-read interval. */
+    let claimDue = 0;
     const pull = async () => {
       await ensureGroup();
       while (!stopped) {
@@ -131,11 +178,14 @@ export class RedisWorkQueue implements WorkQueue {
           await new Promise<void>((resolve) => (slotFreed = resolve));
           continue;
         }
-        const claimed = (await this.redis.xautoclaim(key, GROUP, consumerName, this.options.visibilityMs, "0-0", "COUNT", room)) as [string, StreamEntry[]];
-        const reclaimed = claimed[1].filter((e) => e && e[1]);
-        if (reclaimed.length) {
-          await deliverAll(reclaimed);
-          continue;
+        if (Date.now() >= claimDue) {
+          const claimed = (await this.redis.xautoclaim(key, GROUP, consumerName, this.options.visibilityMs, "0-0", "COUNT", room)) as [string, StreamEntry[]];
+          const reclaimed = claimed[1].filter((e) => e && e[1]);
+          if (reclaimed.length) {
+            await deliverAll(reclaimed); // and look again at once: there may be more
+            continue;
+          }
+          claimDue = Date.now() + this.options.blockMs;
         }
         const read = (await reader.xreadgroup("GROUP", GROUP, consumerName, "COUNT", room, "BLOCK", this.options.blockMs, "STREAMS", key, ">")) as [string, StreamEntry[]][] | null;
         if (stopped) break; // entries read after stop stay pending for another replica
@@ -173,5 +223,15 @@ export class RedisWorkQueue implements WorkQueue {
   async close(): Promise<void> {
     for (const r of this.readers) r.disconnect();
     this.readers.clear();
+  }
+}
+
+/** A stream entry's QueueEntry, or undefined when its JSON cannot be read or names no task (its delivery then fails as before). */
+function parseEntry(text: string | undefined): QueueEntry | undefined {
+  try {
+    const entry = JSON.parse(text ?? "") as QueueEntry;
+    return typeof entry?.taskId === "string" ? entry : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -23,6 +23,26 @@ export interface Delivery {
    * timeout) while running this entry. A delivery with crashes > 0 runs alone in its process.
    */
   crashes: number;
+  /**
+   * The queue has already set the task's record to `running` with this attempt (Redis: in the
+   * script that counted the delivery); the handler need not.
+   */
+  markedRunning?: boolean;
+  /**
+   * For the handler's final write (result or failure): a store that shares the queue's backend
+   * acknowledges the entry in the same atomic step (TaskStore.complete/fail) and sets `acked`;
+   * the queue then does not acknowledge it again. Without it the queue acknowledges once the
+   * handler resolves, as always.
+   */
+  receipt?: DeliveryReceipt;
+}
+
+/** The same shape as lib/store's AckReceipt (the two folders do not import each other). */
+export interface DeliveryReceipt {
+  model: string;
+  /** The entry's id in the model's queue. */
+  entryId: string;
+  acked: boolean;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;

@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import type { AgentReport, Deployment, DeploymentStore, Placement } from "./deployment-store.ts";
 import { EMPTY_PLACEMENT } from "./deployment-store.ts";
+import { redisKeys } from "./redis-keys.ts";
 
 // KEYS[1] lease; ARGV: node, ttl. Renews the holder's lease or takes a free one.
 const LEAD = `
@@ -17,7 +18,8 @@ return 0`;
 export class RedisDeploymentStore implements DeploymentStore {
   constructor(private readonly redis: Redis, private readonly prefix: string) {}
 
-  private readonly deploymentsKey = () => `${this.prefix}deployments`;
+  private readonly deploymentsKey = () => redisKeys(this.prefix).deployments;
+  private readonly removedKey = () => redisKeys(this.prefix).removedModels;
   private readonly agentsKey = () => `${this.prefix}agents`;
   private readonly agentKey = (node: string) => `${this.prefix}agent:${node}`;
 
@@ -32,7 +34,7 @@ export class RedisDeploymentStore implements DeploymentStore {
 
   async create(deployment: Deployment): Promise<boolean> {
     const created = (await this.redis.hsetnx(this.deploymentsKey(), deployment.id, JSON.stringify(deployment))) === 1;
-    if (created) await this.redis.srem(`${this.prefix}removed-models`, deployment.id);
+    if (created) await this.redis.srem(this.removedKey(), deployment.id);
     return created;
   }
 
@@ -41,11 +43,11 @@ export class RedisDeploymentStore implements DeploymentStore {
   }
 
   async delete(id: string): Promise<void> {
-    await this.redis.multi().hdel(this.deploymentsKey(), id).sadd(`${this.prefix}removed-models`, id).exec();
+    await this.redis.multi().hdel(this.deploymentsKey(), id).sadd(this.removedKey(), id).exec();
   }
 
   async wasRemoved(id: string): Promise<boolean> {
-    return (await this.redis.sismember(`${this.prefix}removed-models`, id)) === 1;
+    return (await this.redis.sismember(this.removedKey(), id)) === 1;
   }
 
   async report(report: AgentReport, ttlMs: number): Promise<void> {

@@ -1,12 +1,14 @@
 /**
  * TaskStore on Redis (cluster mode): one hash per task, expiring `ttlMs` after its last change.
  * Completion is a Lua script so that the first result wins even when two replicas finish the
- * same (reclaimed) task.
+ * same (reclaimed) task. A submit is one script too (`admit`): the admission checks, the record
+ * and the queue entry in one atomic round trip.
  */
 import { Redis } from "ioredis";
-import type { TaskRecord, TaskStore, TaskTimings, TaskError } from "./task-store.ts";
+import type { TaskRecord, TaskStore, TaskTimings, TaskError, AckReceipt, Admission, Refusal } from "./task-store.ts";
 import { DEFAULT_RESULT_TTL_MS } from "./task-store.ts";
 import type { ModelUpdate } from "../config/model-settings.ts";
+import { redisKeys, redisScript, QUEUE_GROUP, ScriptCall } from "./redis-keys.ts";
 
 const JSON_FIELDS = ["error", "result", "timings"] as const;
 
@@ -18,14 +20,72 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
-export class RedisTaskStore implements TaskStore {
-  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs = DEFAULT_RESULT_TTL_MS) {}
+// KEYS: task key, the model's queue stream, its attempts hash; ARGV: ttl, entry id, then
+// field/value pairs. FINISH_ONCE, then the delivery's acknowledgement (as RedisWorkQueue's own:
+// XACK, XDEL, its attempt counters dropped) in the same step, whether or not the write won.
+const FINISH_AND_ACK = `
+local written = 0
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and state ~= 'succeeded' and state ~= 'failed' then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  written = 1
+end
+redis.call('XACK', KEYS[2], '${QUEUE_GROUP}', ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+redis.call('HDEL', KEYS[3], ARGV[2], ARGV[2] .. ':threw')
+return written`;
 
-  private key = (id: string) => `${this.prefix}task:${id}`;
+// KEYS: deployments hash, removed-models set, the model's queue stream, the task key.
+// ARGV: model id, max queue ('' = none), ttl, the entry's JSON, then the record's field/value pairs.
+// The admission rules (lib/orchestration/intake.ts), checked and acted on atomically: a model being
+// removed takes nothing new; a removed one (not deployed since) is unknown; a full queue refuses.
+// Nothing is written unless everything is: a record never exists without its queue entry.
+const ADMIT = `
+local deployment = redis.call('HGET', KEYS[1], ARGV[1])
+if deployment then
+  local ok, d = pcall(cjson.decode, deployment)
+  if ok and type(d) == 'table' and d.state == 'removing' then return {'removing'} end
+elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  return {'removed'}
+end
+if ARGV[2] ~= '' then
+  local depth = redis.call('XLEN', KEYS[3])
+  if depth >= tonumber(ARGV[2]) then return {'full', depth} end
+end
+redis.call('HSET', KEYS[4], unpack(ARGV, 5))
+redis.call('PEXPIRE', KEYS[4], ARGV[3])
+redis.call('XADD', KEYS[3], '*', 'entry', ARGV[4])
+return {'ok'}`;
+
+export class RedisTaskStore implements TaskStore {
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly scripts: { finishOnce: ScriptCall; finishAndAck: ScriptCall; admit: ScriptCall };
+
+  constructor(private readonly redis: Redis, private readonly prefix: string, private readonly ttlMs = DEFAULT_RESULT_TTL_MS) {
+    this.keys = redisKeys(prefix);
+    this.scripts = {
+      finishOnce: redisScript(redis, "squareFinishOnce", 1, FINISH_ONCE),
+      finishAndAck: redisScript(redis, "squareFinishAndAck", 3, FINISH_AND_ACK),
+      admit: redisScript(redis, "squareAdmit", 4, ADMIT),
+    };
+  }
+
+  private key = (id: string) => this.keys.task(id);
   private updateKey = (model: string) => `${this.prefix}model-update:${model}`;
 
   async create(record: TaskRecord): Promise<void> {
     await this.redis.multi().hset(this.key(record.id), flatten(record)).pexpire(this.key(record.id), this.ttlMs).exec();
+  }
+
+  /** The admission checks, the record and its queue entry in one script: one round trip, atomic. */
+  async admit(record: TaskRecord, entryJson: string, admission: Admission): Promise<Refusal | undefined> {
+    const keys = [this.keys.deployments, this.keys.removedModels, this.keys.queue(record.model), this.key(record.id)];
+    const args = [record.model, admission.maxQueue === undefined ? "" : String(admission.maxQueue), String(this.ttlMs), entryJson, ...Object.entries(flatten(record)).flat()];
+    const [verdict, depth] = (await this.scripts.admit(...keys, ...args)) as [string, number?];
+    if (verdict === "ok") return undefined;
+    if (verdict === "full") return { reason: "full", depth: Number(depth) };
+    return { reason: verdict as "removing" | "removed" };
   }
 
   async get(id: string): Promise<TaskRecord | undefined> {
@@ -37,12 +97,12 @@ export class RedisTaskStore implements TaskStore {
     await this.finishOnce(id, { state: "running", attempts: attempt, updated_at: Date.now() });
   }
 
-  async complete(id: string, result: Record<string, unknown>, timings: TaskTimings): Promise<boolean> {
-    return this.finishOnce(id, { state: "succeeded", result, timings, updated_at: Date.now() });
+  async complete(id: string, result: Record<string, unknown>, timings: TaskTimings, receipt?: AckReceipt): Promise<boolean> {
+    return this.finishOnce(id, { state: "succeeded", result, timings, updated_at: Date.now() }, receipt);
   }
 
-  async fail(id: string, error: TaskError, timings?: TaskTimings): Promise<void> {
-    await this.finishOnce(id, { state: "failed", error, ...(timings ? { timings } : {}), updated_at: Date.now() });
+  async fail(id: string, error: TaskError, timings?: TaskTimings, receipt?: AckReceipt): Promise<void> {
+    await this.finishOnce(id, { state: "failed", error, ...(timings ? { timings } : {}), updated_at: Date.now() }, receipt);
   }
 
   async saveModelUpdate(model: string, update: ModelUpdate): Promise<ModelUpdate> {
@@ -73,9 +133,11 @@ export class RedisTaskStore implements TaskStore {
     /* the connection belongs to the caller (backends.ts) */
   }
 
-  private async finishOnce(id: string, fields: Partial<TaskRecord>): Promise<boolean> {
+  private async finishOnce(id: string, fields: Partial<TaskRecord>, receipt?: AckReceipt): Promise<boolean> {
     const args = Object.entries(flatten(fields)).flat();
-    const written = await this.redis.eval(FINISH_ONCE, 1, this.key(id), String(this.ttlMs), ...args);
+    if (!receipt) return (await this.scripts.finishOnce(this.key(id), String(this.ttlMs), ...args)) === 1;
+    const written = await this.scripts.finishAndAck(this.key(id), this.keys.queue(receipt.model), this.keys.attempts(receipt.model), String(this.ttlMs), receipt.entryId, ...args);
+    receipt.acked = true;
     return written === 1;
   }
 }

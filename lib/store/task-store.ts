@@ -44,9 +44,19 @@ export interface TaskStore {
   create(record: TaskRecord): Promise<void>;
   get(id: string): Promise<TaskRecord | undefined>;
   markRunning(id: string, attempt: number): Promise<void>;
-  /** Stores the result; a second completion of the same task is ignored (first write wins). */
-  complete(id: string, result: Record<string, unknown>, timings: TaskTimings): Promise<boolean>;
-  fail(id: string, error: TaskError, timings?: TaskTimings): Promise<void>;
+  /**
+   * Stores the result; a second completion of the same task is ignored (first write wins).
+   * With a queue delivery's `receipt`, a store that shares the queue's backend also acknowledges
+   * the entry in the same atomic step, whether or not the write won (and sets `receipt.acked`).
+   */
+  complete(id: string, result: Record<string, unknown>, timings: TaskTimings, receipt?: AckReceipt): Promise<boolean>;
+  fail(id: string, error: TaskError, timings?: TaskTimings, receipt?: AckReceipt): Promise<void>;
+  /**
+   * Optional: the admission checks (lib/orchestration/intake.ts), the record and its queue entry
+   * (`entryJson`, the QueueEntry as the model's queue stores it) in one atomic step. A store that
+   * shares its backend with the queue implements it (Redis: one script, one round trip).
+   */
+  admit?(record: TaskRecord, entryJson: string, admission: Admission): Promise<Refusal | undefined>;
   /** Persisted `update` changes per model, merged; replicas that start later apply them. */
   saveModelUpdate(model: string, update: ModelUpdate): Promise<ModelUpdate>;
   getModelUpdate(model: string): Promise<ModelUpdate>;
@@ -59,3 +69,23 @@ export interface TaskStore {
 }
 
 export const DEFAULT_RESULT_TTL_MS = 24 * 3600 * 1000;
+
+/**
+ * A queue delivery's acknowledgement, done by the task's final write (complete/fail) in the same
+ * atomic step when the store shares the queue's backend; the store sets `acked`. The same shape
+ * as lib/queue's DeliveryReceipt (the two folders do not import each other).
+ */
+export interface AckReceipt {
+  model: string;
+  /** The entry's id in the model's queue. */
+  entryId: string;
+  acked: boolean;
+}
+
+export interface Admission {
+  /** Refuse when this many entries of the model are already waiting or running. */
+  maxQueue?: number;
+}
+
+/** Why a task was not admitted; nothing was written. */
+export type Refusal = { reason: "removing" } | { reason: "removed" } | { reason: "full"; depth: number };

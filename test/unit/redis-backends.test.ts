@@ -5,6 +5,8 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { RedisTaskStore } from "../../lib/store/redis-store.ts";
 import { RedisWorkQueue } from "../../lib/queue/redis-queue.ts";
+import { handleDelivery } from "../../lib/orchestration/deliveries.ts";
+import type { LoadedModel } from "../../lib/inference/model.ts";
 import { withDefaults } from "../../lib/request/request.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";
 import { TEST_REDIS_URL } from "../helpers/services.ts";
@@ -111,5 +113,77 @@ test("redis queue: a running delivery is kept alive past the visibility timeout,
   await both;
   await thief.stop();
   assert.deepEqual(deliveries, ["slow:long"]);
+  await queue.close();
+});
+
+test("redis queue: one script counts a delivery and marks its record running; the result's write acknowledges the entry", async () => {
+  const model = "m/receipt";
+  const store = new RedisTaskStore(redis, prefix, 60_000);
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 5000, blockMs: 50 });
+  await store.create({ ...record("r1"), model });
+  await queue.enqueue({ ...entry("r1"), model });
+  const seen = await new Promise<{ state?: string; attempts?: number; markedRunning?: boolean; acked: boolean }>((resolve, reject) => {
+    const c = queue.consume(model, "c1", async (delivery) => {
+      try {
+        const r = await store.get("r1");
+        assert.ok(delivery.receipt && !delivery.receipt.acked);
+        assert.equal(await store.complete("r1", { ok: true }, { total_ms: 1 }, delivery.receipt), true);
+        resolve({ state: r?.state, attempts: r?.attempts, markedRunning: delivery.markedRunning, acked: delivery.receipt.acked });
+      } catch (err) {
+        reject(err);
+      }
+      void c.stop();
+    }, { concurrency: 1 });
+  });
+  assert.deepEqual(seen, { state: "running", attempts: 1, markedRunning: true, acked: true });
+  assert.equal((await store.get("r1"))?.state, "succeeded");
+  assert.equal(await queue.depth(model), 0, "acknowledged and deleted with the result's write");
+  assert.equal(await redis.xpending(queue.streamKey(model), "replicas").then((p) => (p as [number])[0]), 0);
+  assert.equal(await redis.exists(`${prefix}attempts:${model}`), 0, "no attempt counters left");
+  await queue.close();
+});
+
+test("redis queue: a result written with the receipt when the task is already final still acknowledges, and a later throw is not counted as a crash", async () => {
+  const model = "m/final";
+  const store = new RedisTaskStore(redis, prefix, 60_000);
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 5000, blockMs: 50 });
+  await store.create({ ...record("f1"), model });
+  await store.complete("f1", { first: true }, {});
+  await queue.enqueue({ ...entry("f1"), model });
+  await new Promise<void>((resolve) => {
+    const c = queue.consume(model, "c1", async (delivery) => {
+      const won = await store.complete("f1", { second: true }, {}, delivery.receipt);
+      assert.equal(won, false);
+      setTimeout(() => void c.stop().then(resolve), 50);
+      throw new Error("after the acknowledgement");
+    }, { concurrency: 1 });
+  });
+  assert.deepEqual((await store.get("f1"))?.result, { first: true });
+  assert.equal(await queue.depth(model), 0);
+  assert.equal(await redis.exists(`${prefix}attempts:${model}`), 0);
+  await queue.close();
+});
+
+test("redis queue + handleDelivery: a suspect (its earlier delivery died) is not marked running by the claim, runs alone, and is given up after its second crash", async () => {
+  const model = "m/suspect";
+  const store = new RedisTaskStore(redis, prefix, 60_000);
+  const queue = new RedisWorkQueue(redis, prefix, { visibilityMs: 200, blockMs: 50 });
+  await store.create({ ...record("s1"), model });
+  await queue.enqueue({ ...entry("s1"), model });
+  const key = queue.streamKey(model);
+  await redis.xgroup("CREATE", key, "replicas", "0", "MKSTREAM");
+  const read = (await redis.xreadgroup("GROUP", "replicas", "doomed", "COUNT", 1, "STREAMS", key, ">")) as [string, [string, string[]][]][];
+  await redis.hincrby(`${prefix}attempts:${model}`, read[0][1][0][0], 2); // two deliveries died running it
+  const outcome = await new Promise<{ crashes: number; markedRunning?: boolean; state: string }>((resolve) => {
+    const c = queue.consume(model, "rescuer", async (delivery) => {
+      const done = await handleDelivery(delivery, {} as LoadedModel, store);
+      resolve({ crashes: delivery.crashes, markedRunning: delivery.markedRunning, state: done.state });
+      void c.stop();
+    }, { concurrency: 1 });
+  });
+  assert.deepEqual(outcome, { crashes: 2, markedRunning: false, state: "failed" });
+  assert.equal((await store.get("s1"))?.error?.type, "worker_crashed");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await queue.depth(model), 0);
   await queue.close();
 });
