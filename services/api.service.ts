@@ -190,17 +190,17 @@ export function apiService({ backends, port, host, security, prefix, bodyLimit, 
        */
       async awaitRecord(this: GatewayThis, id: string, wait: number, identity: Identity): Promise<TaskRecord | undefined> {
         const read = () => storeCall(() => backends.store.get(id)).then((r) => (r && maySeeTask(identity, security.policy, r.owner) ? r : undefined));
-        const pending = (r: TaskRecord | undefined) => r?.state === "queued" || r?.state === "running";
-        let record = await read();
-        if (wait > 0 && pending(record)) {
-          const woken = this.waiters.wait(id, wait * 1000);
-          record = await read(); // it may have ended between the first read and registering
-          if (pending(record)) {
-            await woken;
-            record = await read();
-          } else this.waiters.notify(id);
+        if (wait <= 0) return read();
+        // Registered before the read, so an end between the two still wakes it: two reads at most.
+        const mine = new AbortController();
+        const woken = this.waiters.wait(id, wait * 1000, mine.signal);
+        const record = await read();
+        if (record?.state !== "queued" && record?.state !== "running") {
+          mine.abort(); // only this waiter: others of the same task keep waiting
+          return record;
         }
-        return record;
+        await woken;
+        return read();
       },
       async requireModel(this: GatewayThis, ctx: HttpContext): Promise<DeployedModel> {
         const id = modelIdFromRoute(ctx.params.params as { user?: string; id: string }, ctx.params.query);

@@ -13,8 +13,11 @@ export interface ModelSettings {
   onnx_use_quantized: boolean;
   /** Tasks waiting or running for this model beyond which a POST answers 429 (backpressure). */
   max_queue: number;
-  /** Padded-token budget per batch (longest item × items). */
-  max_batch_tokens: number;
+  /**
+   * Padded-token budget per batch (longest item × items). Unset: `batchTokenBudget` picks one
+   * for the device and the kind of model.
+   */
+  max_batch_tokens?: number;
   /** How long a batch may wait for more items while a worker is free (0: never wait). */
   batch_wait_ms: number;
   /** Session worker threads for this model, and ONNX Runtime intra-op threads per worker. */
@@ -57,12 +60,26 @@ export const MODEL_DEFAULTS = Object.freeze({
   disable_gpu: false,
   replicas_per_device: 1,
   onnx_use_quantized: false,
-  max_batch_tokens: 16384,
   batch_wait_ms: 2,
   max_queue: 1000,
   workers: 1,
   intra_op_threads: 2,
 });
+
+/** The padded-token budget per batch where the model's settings give none: on accelerators, and for generative models on CPU (a decode row's cost counts its whole past). */
+export const DEFAULT_BATCH_TOKENS = 16384;
+/**
+ * The same on CPU for encoder models: CPU throughput peaks at about a thousand padded tokens per
+ * run and falls beyond (MiniLM, 2 cores: 128-token items 132 items/s in batches of 4-8, 112 in
+ * batches of 32; 16-token items best at 32-64). Measured with the server: 0.96 × the ceiling at
+ * 128 tokens against 0.76 with 16384 (docs/benchmarks.md, "Request path").
+ */
+export const CPU_ENCODER_BATCH_TOKENS = 1024;
+
+/** The batch token budget of a model: its own setting, else the default for where and what it runs. */
+export function batchTokenBudget(settings: Pick<ModelSettings, "max_batch_tokens">, runsOn: { cpu: boolean; generative: boolean }): number {
+  return settings.max_batch_tokens ?? (runsOn.cpu && !runsOn.generative ? CPU_ENCODER_BATCH_TOKENS : DEFAULT_BATCH_TOKENS);
+}
 
 export type ModelUpdate = Partial<Pick<ModelSettings, "batch_size" | "max_input" | "return_plaintext_arrays" | "disable_gpu" | "adapters">>;
 

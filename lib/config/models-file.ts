@@ -5,7 +5,7 @@ import { withModelDefaults, ModelSettings, MODEL_DEFAULTS, parseAdapterEntries }
 import { checkModelId } from "../request/model-id.ts";
 import { DEFAULT_UPDATE_BOUNDS, UpdateBounds } from "./limits.ts";
 
-const KNOWN = new Set(["id", "path", "adapters", "preloaded_adapters", ...Object.keys(MODEL_DEFAULTS)]);
+const KNOWN = new Set(["id", "path", "adapters", "preloaded_adapters", "max_batch_tokens", ...Object.keys(MODEL_DEFAULTS)]);
 
 /** Numeric options: smallest value, and the largest (sizes that `update` may also set follow its bounds). */
 const RANGES: ReadonlyMap<string, { min: number; max: (b: UpdateBounds) => number }> = new Map([

@@ -5,19 +5,21 @@
 export class TaskWaiters {
   private readonly waiting = new Map<string, Set<() => void>>();
 
-  /** Resolves when `notify(id)` is called or after `ms`, whichever comes first. */
-  wait(id: string, ms: number): Promise<void> {
+  /** Resolves when `notify(id)` is called, after `ms`, or when `signal` aborts (this waiter alone), whichever comes first. */
+  wait(id: string, ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const set = this.waiting.get(id) ?? new Set();
       this.waiting.set(id, set);
       const done = () => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
         set.delete(done);
-        if (set.size === 0) this.waiting.delete(id);
+        if (set.size === 0 && this.waiting.get(id) === set) this.waiting.delete(id);
         resolve();
       };
       const timer = setTimeout(done, ms);
       set.add(done);
+      signal?.addEventListener("abort", done, { once: true });
     });
   }
 

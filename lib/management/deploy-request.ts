@@ -92,7 +92,7 @@ export function parseDeployRequest(body: unknown, bounds: UpdateBounds, now: num
       disable_gpu: disableGpu,
       onnx_use_quantized: pick("onnx_use_quantized", false),
       max_queue: pick("max_queue", MODEL_DEFAULTS.max_queue),
-      max_batch_tokens: pick("max_batch_tokens", MODEL_DEFAULTS.max_batch_tokens),
+      ...(Object.hasOwn(b, "max_batch_tokens") ? { max_batch_tokens: b.max_batch_tokens as number } : {}),
       batch_wait_ms: pick("batch_wait_ms", MODEL_DEFAULTS.batch_wait_ms),
       workers: pick("workers", MODEL_DEFAULTS.workers),
       intra_op_threads: pick("intra_op_threads", MODEL_DEFAULTS.intra_op_threads),

@@ -16,7 +16,7 @@ import { batchKey, BatchWork } from "./batch-work.ts";
 import { Device, deviceName } from "../onnx/device.ts";
 import type { Encoded } from "../tokenization/tokenizer.ts";
 import type { NdArray } from "../tensor.ts";
-import type { AdapterEntry, ModelSettings } from "../config/model-settings.ts";
+import { batchTokenBudget, type AdapterEntry, type ModelSettings } from "../config/model-settings.ts";
 import { buildFeeds, splitOutputs } from "../batching/pad.ts";
 import { Batcher, BatcherSettings } from "../batching/batcher.ts";
 import type { Priority } from "../batching/select.ts";
@@ -461,10 +461,15 @@ export class ModelRuntime implements LoadedModel {
     return { outputs: splitOutputs(outputs, this.runner.outputs, this.capabilities.sequenceDim, lengths), runMs };
   }
 
+  /** Padded tokens a batch may hold: the model's max_batch_tokens, or the default for its device and kind. */
+  get batchTokens(): number {
+    return batchTokenBudget(this.settings, { cpu: this.runner.provider === "cpu", generative: this.generation !== undefined });
+  }
+
   private batcherSettings(): BatcherSettings {
     const s = this.settings;
     // Generation rows come back for their next step as soon as their results are delivered: wait for the whole delivery so they batch together again.
-    return { maxItems: s.batch_size, maxTokens: s.max_batch_tokens, maxWaitMs: s.batch_wait_ms, parallel: s.workers, backgroundAgingMs: BACKGROUND_AGING_MS, holdWhileDelivering: this.generation !== undefined };
+    return { maxItems: s.batch_size, maxTokens: this.batchTokens, maxWaitMs: s.batch_wait_ms, parallel: s.workers, backgroundAgingMs: BACKGROUND_AGING_MS, holdWhileDelivering: this.generation !== undefined };
   }
 
   /** Applies a settings change; moving between GPU and CPU reopens the sessions. */

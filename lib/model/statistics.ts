@@ -23,6 +23,8 @@ export interface BatchingInfo {
   padding_efficiency: number;
   waiting_items: number;
   running_batches: number;
+  /** The padded-token budget per batch in force (max_batch_tokens, or its default for the device). */
+  max_batch_tokens: number;
 }
 
 export function batchingInfo(runtime: ModelRuntime): BatchingInfo {
@@ -34,6 +36,7 @@ export function batchingInfo(runtime: ModelRuntime): BatchingInfo {
     padding_efficiency: stats.paddedTokens ? round(stats.tokens / stats.paddedTokens) : 1,
     waiting_items: runtime.batcher.waitingItems,
     running_batches: runtime.batcher.runningBatches,
+    max_batch_tokens: runtime.batchTokens,
   };
 }
 

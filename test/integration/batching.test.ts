@@ -79,6 +79,25 @@ test("HTTP: concurrent requests, one split over several batches, return what eac
     assert.ok(batching.batches >= 7 + 2 * Math.ceil(7 / 3), `batches counted: ${JSON.stringify(batching)}`);
     assert.ok(batching.mean_batch_items <= 3, "never more than batch_size items");
     assert.ok(batching.padding_efficiency > 0 && batching.padding_efficiency <= 1);
+    assert.equal(batching.max_batch_tokens, 1024, "an encoder model on CPU without max_batch_tokens gets the CPU budget");
+  } finally {
+    await s.stop();
+  }
+});
+
+test("the padded-token budget: the model's max_batch_tokens wins; unset, 1024 for encoder models on CPU and 16384 for generative ones; a batch never exceeds it", async () => {
+  const s = await startEmbedded([
+    { id: "sst", path: "bert-tiny-sst", max_batch_tokens: 40, batch_size: 32, batch_wait_ms: 20 },
+    { id: "gpt2", path: "gpt2-tiny" },
+  ]);
+  try {
+    // Eight items of 8-9 tokens each: at most 4 fit in 40 padded tokens, so at least 2 batches.
+    const q = await s.post("/sst/sequence-classification", { input: Array.from({ length: 8 }, (_, i) => `item number ${i} of eight`) });
+    assert.equal((await s.result(q.body.task_id)).status, 200);
+    const sst = (await s.get("/sst/stats")).body.replicas[0].batching;
+    assert.equal(sst.max_batch_tokens, 40);
+    assert.ok(sst.batches >= 2 && sst.mean_batch_items <= 4, JSON.stringify(sst));
+    assert.equal((await s.get("/gpt2/stats")).body.replicas[0].batching.max_batch_tokens, 16384);
   } finally {
     await s.stop();
   }

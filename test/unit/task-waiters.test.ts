@@ -28,3 +28,18 @@ test("task waiters: notify wakes every waiter of that task at once; other tasks 
   assert.equal(await settled(b), true, "at its timeout");
   assert.equal(waiters.size, 0);
 });
+
+test("task waiters: an aborted waiter resolves alone and leaves the others of its task waiting", async (t) => {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const waiters = new TaskWaiters();
+  const mine = new AbortController();
+  const a1 = waiters.wait("a", 60_000, mine.signal);
+  const a2 = waiters.wait("a", 60_000);
+  mine.abort();
+  assert.equal(await settled(a1), true, "aborted: resolved at once");
+  assert.equal(await settled(a2), false, "the other waiter of the task is not woken");
+  assert.equal(waiters.size, 1);
+  waiters.notify("a");
+  assert.equal(await settled(a2), true);
+  assert.equal(waiters.size, 0);
+});
