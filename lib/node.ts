@@ -3,7 +3,7 @@
  * actors). Embedded mode is every role in one process with in-memory backends.
  */
 import Moleculer from "moleculer";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import { readFileSync } from "node:fs";
 import { PACKAGE_ROOT } from "./package-paths.ts";
 import { brokerConfig } from "../moleculer.config.ts";
@@ -23,6 +23,8 @@ import { demoModels } from "./demo-models.ts";
 import { planActorGroups } from "./model/actor-plan.ts";
 import { startChildActors, ChildActors } from "./model/child-actors.ts";
 import { openSecurity, securityReport } from "./auth/security.ts";
+import { listenWithReusePort } from "./gateway/reuse-port.ts";
+import { configureInferencePool } from "./onnx/inference-pool.ts";
 
 export interface RunningNode {
   broker: Moleculer.ServiceBroker;
@@ -37,6 +39,8 @@ export const VERSION: string = JSON.parse(readFileSync(new URL("package.json", P
 
 export async function startNode(settings: Settings): Promise<RunningNode> {
   const devices = parseDeviceList(settings.devices);
+  // Every model's ONNX Runtime sessions live on this node's pool of inference threads (lib/onnx/inference-pool.ts).
+  configureInferencePool(settings.inferenceThreads);
   const broker = new Moleculer.ServiceBroker(brokerConfig(settings));
   const log = broker.getLogger("node");
   const backends = await openBackends({ redis: settings.redis, resultTtlMs: settings.resultTtlMs, keyPrefix: settings.keyPrefix, visibilityMs: settings.visibilityMs, warn: (m) => log.warn(m), redisConnectTimeoutMs: settings.redisConnectTimeoutMs, info: (m) => log.info(m) });
@@ -52,7 +56,9 @@ export async function startNode(settings: Settings): Promise<RunningNode> {
     await security.authenticator.warmUp((m) => authLog.warn(m));
     const limits = requestLimitsOf(settings);
     for (const warning of limitWarnings(settings.bodyLimit, limits)) log.warn(warning);
-    broker.createService(apiService({ backends, port: settings.port, host: settings.host, security, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds, modelsPrefix: settings.modelsPrefix }));
+    const gateway = broker.createService(apiService({ backends, port: settings.port, host: settings.host, security, prefix: settings.prefix, bodyLimit: settings.bodyLimit, version: VERSION, limits, bounds, modelsPrefix: settings.modelsPrefix }));
+    // --reuse-port: moleculer-web made its HTTP server in `created` and listens in `started`.
+    if (settings.reusePort) listenWithReusePort((gateway as unknown as { server: Server }).server);
   }
   if (settings.roles.includes("scheduler")) {
     broker.createService(schedulerService(backends, bounds));

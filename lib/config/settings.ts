@@ -21,6 +21,8 @@ export interface Settings extends SecuritySettings, TransportSettings, Managemen
   /** How long a node retries its first connection to Redis before giving up (ms); 0 = for ever. */
   redisConnectTimeoutMs: number;
   port: number;
+  /** Listen with SO_REUSEPORT, so several gateway processes share the port (lib/gateway/reuse-port.ts). */
+  reusePort?: boolean;
   nodeId?: string;
   devices: string;
   /** Route prefix of the REST API. */
@@ -35,6 +37,8 @@ export interface Settings extends SecuritySettings, TransportSettings, Managemen
   demoDir: string;
   /** Where derived artefacts (gradient models) are cached, keyed by the model file's hash. */
   cacheDir: string;
+  /** Inference threads of the process, shared by every model's sessions (lib/onnx/inference-pool.ts); undefined: max(2, the largest `workers`). */
+  inferenceThreads?: number;
   logLevel: string;
   /** Request bounds (lib/config/limits.ts). */
   maxItemChars: number;
@@ -52,6 +56,7 @@ export const OPTIONS: readonly Option<keyof Settings>[] = Object.freeze([
   { flag: "--redis", env: "REDIS_URL", key: "redis", help: "Redis URL for task state and queues; default: in memory" },
   { flag: "--redis-connect-timeout", env: "SQUARE_REDIS_CONNECT_TIMEOUT", key: "redisConnectTimeoutMs", help: "seconds a starting node keeps retrying Redis (backoff 0.5 s to 10 s) before it exits; 0 = for ever (default 0)", parse: parseConnectTimeout },
   { flag: "--port", env: "PORT", key: "port", help: "HTTP port of the gateway (default 8000)", parse: parsePort },
+  { flag: "--reuse-port", env: "SQUARE_REUSE_PORT", key: "reusePort", help: "true: the gateway listens with SO_REUSEPORT, so several gateway processes on this host share --port and the kernel spreads connections over them (Linux; default false)", parse: parseReusePort },
   { flag: "--node-id", env: "NODE_ID", key: "nodeId", help: "Moleculer node id (default: host name and pid)" },
   { flag: "--devices", env: "SQUARE_DEVICES", key: "devices", help: "cpu or cuda:0,cuda:1 (one model actor per device; default cpu)" },
   { flag: "--prefix", env: "SQUARE_PREFIX", key: "prefix", help: "REST route prefix (default /api/main)" },
@@ -66,6 +71,7 @@ export const OPTIONS: readonly Option<keyof Settings>[] = Object.freeze([
   { flag: "--visibility-timeout", env: "SQUARE_VISIBILITY_TIMEOUT", key: "visibilityMs", help: "seconds before a silent replica's task is taken over (default 10)", parse: (s) => positiveNumber(s, "--visibility-timeout") * 1000 },
   { flag: "--demo-dir", env: "SQUARE_DEMO_DIR", key: "demoDir", help: "where demo models are built when missing (default models/demo)" },
   { flag: "--cache-dir", env: "SQUARE_CACHE_DIR", key: "cacheDir", help: "cache of derived models, e.g. gradient graphs (default .cache/square-inference)" },
+  { flag: "--inference-threads", env: "SQUARE_INFERENCE_THREADS", key: "inferenceThreads", help: "worker threads hosting every model's ONNX Runtime sessions (default: 2, or the largest workers of a model when more)", parse: (s) => positiveInteger(s, "--inference-threads") },
   { flag: "--log-level", env: "LOG_LEVEL", key: "logLevel", help: "error, warn, info, debug (default info)" },
   ...SECURITY_OPTIONS,
   ...TRANSPORT_OPTIONS,
@@ -107,6 +113,12 @@ function parseConnectTimeout(text: string): number {
   const n = Number(text);
   if (!(n >= 0) || !Number.isFinite(n)) throw new Error(`--redis-connect-timeout must be seconds ≥ 0 (0 = retry for ever), got "${text}"`);
   return n * 1000;
+}
+
+function parseReusePort(text: string): boolean {
+  if (/^(true|1|yes)$/i.test(text)) return true;
+  if (/^(false|0|no)$/i.test(text)) return false;
+  throw new Error(`--reuse-port must be true or false, got "${text}"`);
 }
 
 function parsePort(text: string): number {

@@ -30,6 +30,7 @@ export function childArgs(settings: Settings, group: ActorGroup, modelsFile: str
   // actions directly, or an update it applies, is held to what the gateway enforces.
   args.push("--max-item-chars", String(settings.maxItemChars), "--max-request-items", String(settings.maxRequestItems), "--max-request-chars", String(settings.maxRequestChars));
   args.push("--max-request-tokens", String(settings.maxRequestTokens), "--max-batch-size", String(settings.maxBatchSize));
+  if (settings.inferenceThreads) args.push("--inference-threads", String(settings.inferenceThreads));
   return args;
 }
 

@@ -1,56 +1,70 @@
 /**
- * Main-thread handle to ONNX Runtime sessions living in worker threads, so the broker's event
- * loop never blocks on inference. A pool of `workers` sessions; each run goes to the least busy.
+ * Main-thread handle to a model graph's ONNX Runtime sessions, which live in the threads of the
+ * process's inference pool (inference-pool.ts), so the broker's event loop never blocks on
+ * inference. `workers` sessions, each on a distinct pool thread (at most the pool size); each run
+ * goes to the session whose thread is least busy.
  */
 import type { Worker } from "node:worker_threads";
-import { startWorker } from "./worker-threads.ts";
 import type { NdArray } from "../tensor.ts";
 import type { InferenceBackend } from "../inference/backend.ts";
 import type { IoInfo, SessionSettings } from "./session.ts";
-import type { WorkerReply, WorkerRequest } from "./worker-protocol.ts";
 import { Device, executionProviders } from "./device.ts";
+import { replyOfWorker } from "./worker-threads.ts";
+import type { ExtraOutputsPlan } from "./extended-model.ts";
+import { inferencePool, WorkerDiedError, type InferencePool, type PoolSession, type RunResult } from "./inference-pool.ts";
+
+export { WorkerDiedError, type RunResult } from "./inference-pool.ts";
 
 export interface RunnerOptions {
   modelPath: string;
   device: Device;
   disableGpu: boolean;
+  /** Sessions of the graph, on as many distinct pool threads (at most the pool size). */
   workers: number;
   intraOpThreads: number;
   /** Offer attentions/hidden states by graph surgery (default true; a derived graph skips the analysis). */
   extraOutputs?: boolean;
+  /** The pool to open in (tests); default the process's. */
+  pool?: InferencePool;
 }
 
-export interface RunResult {
-  outputs: Record<string, NdArray>;
-  runMs: number;
-}
-
-interface Pending {
-  resolve: (r: RunResult) => void;
-  reject: (e: Error) => void;
-}
-
-interface PoolWorker {
-  worker: Worker;
-  pending: Map<number, Pending>;
-  /** The runs sent to this worker and not yet settled (its load, and what close() waits for). */
-  inFlight: Set<Promise<RunResult>>;
-}
-
-/** How long close() waits for runs in flight before terminating a worker anyway. */
-const CLOSE_GRACE_MS = 30_000;
-
-/** A run whose worker thread died (uncaught error, exit) before answering; the worker is replaced. */
-export class WorkerDiedError extends Error {
-  readonly name = "WorkerDiedError";
-}
-
-/** Wait before replacing a worker that died again soon after starting (a worker that always dies must not spin). */
-const RESPAWN_BACKOFF_MS = 1000;
+const NOT_OFFERED: ExtraOutputsPlan = Object.freeze({ outputs: [], unavailable: "not offered for this graph" });
+/**
+ * Models from this size are analysed in a one-shot worker (their decoded garbage would stay in a
+ * pool thread: +86 MB for a 90 MB MiniLM); smaller ones in a pool thread (a one-shot isolate per
+ * model costs more than their garbage: twelve tiny demo models, 259 vs 233 MB).
+ */
+const PLAN_OFF_THREAD_BYTES = 16 * 1024 * 1024;
+/** Graph analyses at once (each decodes a whole model in its own short-lived worker). */
+const PLANS_AT_ONCE = 2;
+let planning = 0;
+const waitingToPlan: (() => void)[] = [];
 
 /**
- * The pool is supervised: a worker that errors or exits has its pending runs rejected with
- * WorkerDiedError and is replaced; runs arriving while no worker is ready wait for one.
+ * The attention/hidden-state outputs graph surgery can add to a large graph (extended-model.ts),
+ * analysed once per runner in a one-shot worker, not in a pool thread: an isolate that lives on
+ * would keep the decoded model's garbage resident (session-worker.ts). Never fails the open.
+ */
+async function planOffThread(modelPath: string): Promise<ExtraOutputsPlan> {
+  while (planning >= PLANS_AT_ONCE) await new Promise<void>((resolve) => waitingToPlan.push(resolve));
+  planning++;
+  try {
+    return await replyOfWorker<ExtraOutputsPlan>(new URL("./session-worker.ts", import.meta.url), { plan: modelPath }, "graph analysis");
+  } catch (err) {
+    return { outputs: [], unavailable: `the graph could not be analysed (${(err as Error).message})` };
+  } finally {
+    planning--;
+    waitingToPlan.shift()?.();
+  }
+}
+
+/** How long close() waits for runs in flight before releasing the sessions anyway. */
+const CLOSE_GRACE_MS = 30_000;
+
+/**
+ * Supervised through the pool: a thread that dies rejects the runs it held with WorkerDiedError
+ * and is replaced, and the sessions it hosted re-open on the replacement; runs arriving while no
+ * session of the runner is ready wait for one.
  */
 export class OnnxRunner implements InferenceBackend {
   inputs: IoInfo[] = [];
@@ -59,19 +73,35 @@ export class OnnxRunner implements InferenceBackend {
   warning?: string;
   /** Why `outputs` has no attentions/hidden_states, when it has none. */
   extraOutputsUnavailable?: string;
-  /** Workers replaced after dying (for stats and tests). */
+  /** Sessions lost with their thread (and re-opened on its replacement), for stats and tests. */
   replacedWorkers = 0;
-  private pool: PoolWorker[] = [];
-  private nextId = 1;
+  private sessions: PoolSession[] = [];
   private closed = false;
-  private waitingForWorker: (() => void)[] = [];
-
-  private constructor(private readonly options: RunnerOptions) {}
+  private waitingForSession: (() => void)[] = [];
 
   static async open(options: RunnerOptions): Promise<OnnxRunner> {
-    const runner = new OnnxRunner(options);
+    const runner = new OnnxRunner();
+    const { modelPath, device, disableGpu, intraOpThreads, extraOutputs, workers } = options;
+    const settings: SessionSettings = { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs };
+    const { sessions, opened } = (options.pool ?? inferencePool()).open(settings, Math.max(1, workers), {
+      ready: (session) => {
+        const { inputs, provider, warning } = session.info!;
+        Object.assign(runner, { inputs, provider, warning });
+        runner.wakeWaiting();
+      },
+      died: () => {
+        runner.replacedWorkers++;
+      },
+    });
+    runner.sessions = sessions;
+    const planning: Promise<ExtraOutputsPlan> =
+      extraOutputs === false ? Promise.resolve(NOT_OFFERED)
+      : sessions[0].bytes >= PLAN_OFF_THREAD_BYTES ? planOffThread(modelPath)
+      : sessions[0].plan().catch(() => planOffThread(modelPath)); // its thread died (or is being replaced)
     try {
-      await Promise.all(Array.from({ length: Math.max(1, options.workers) }, () => runner.spawn()));
+      const [, plan] = await Promise.all([opened, planning]);
+      runner.outputs = [...sessions[0].info!.outputs, ...plan.outputs];
+      runner.extraOutputsUnavailable = plan.unavailable;
     } catch (err) {
       await runner.close();
       throw err;
@@ -83,98 +113,43 @@ export class OnnxRunner implements InferenceBackend {
     return this.outputs.map((o) => o.name);
   }
 
-  /** The live worker threads (tests kill one to check supervision). */
+  /** The pool threads hosting this runner's ready sessions (tests kill one to check supervision). */
   get threads(): Worker[] {
-    return this.pool.map((p) => p.worker);
+    return this.sessions.flatMap((s) => (s.ready && s.thread ? [s.thread] : []));
   }
 
   async run(feeds: Record<string, NdArray>, outputNames?: string[]): Promise<RunResult> {
-    while (this.pool.length === 0) {
+    for (;;) {
       if (this.closed) throw new WorkerDiedError("the model's sessions are closed");
-      await new Promise<void>((resolve) => this.waitingForWorker.push(resolve));
+      const ready = this.sessions.filter((s) => s.ready);
+      if (ready.length > 0) {
+        // The least busy thread (every model's runs on it count), then this runner's own least busy session.
+        const target = ready.reduce((a, b) => (b.threadLoad < a.threadLoad || (b.threadLoad === a.threadLoad && b.inFlight.size < a.inFlight.size) ? b : a));
+        return target.run(feeds, outputNames);
+      }
+      await new Promise<void>((resolve) => this.waitingForSession.push(resolve));
     }
-    const target = this.pool.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
-    const id = this.nextId++;
-    const run = new Promise<RunResult>((resolve, reject) => {
-      target.pending.set(id, { resolve, reject });
-      const req: WorkerRequest = { id, feeds, outputNames };
-      target.worker.postMessage(req);
-    });
-    target.inFlight.add(run);
-    return run.finally(() => target.inFlight.delete(run));
   }
 
   /**
-   * Lets the runs in flight finish, then ends the workers: terminating a worker while ONNX Runtime
-   * runs natively in it can abort the whole process (a C++ exception thrown into a terminating
-   * environment), so a worker is only terminated idle (or after CLOSE_GRACE_MS, when a run hangs).
+   * Lets the runs in flight finish, then releases this runner's sessions in their threads (other
+   * models' sessions and the threads stay). A thread is never terminated: terminating one while
+   * ONNX Runtime runs natively in it can abort the whole process (a C++ exception thrown into a
+   * terminating environment). After CLOSE_GRACE_MS (a hung run) the release is queued anyway.
    */
   async close(): Promise<void> {
     this.closed = true;
-    const pool = this.pool;
-    this.pool = [];
     this.wakeWaiting();
-    await Promise.all(pool.map(async (p) => {
-      await Promise.race([Promise.allSettled(p.inFlight), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
-      await p.worker.terminate();
+    const sessions = this.sessions;
+    await Promise.all(sessions.map(async (s) => {
+      await Promise.race([Promise.allSettled(s.inFlight), new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref())]);
+      await s.release();
     }));
   }
 
-  private spawn(): Promise<void> {
-    const { modelPath, device, disableGpu, intraOpThreads, extraOutputs } = this.options;
-    const settings: SessionSettings = { modelPath, providers: executionProviders(device, disableGpu), intraOpThreads, extraOutputs };
-    const worker = startWorker(new URL("./session-worker.ts", import.meta.url), settings);
-    const entry: PoolWorker = { worker, pending: new Map(), inFlight: new Set() };
-    const startedAt = Date.now();
-    let ready = false;
-    return new Promise<void>((resolve, reject) => {
-      const died = (why: string) => {
-        if (!this.pool.includes(entry) && ready) return; // already handled (error is followed by exit)
-        this.pool = this.pool.filter((p) => p !== entry);
-        for (const p of entry.pending.values()) p.reject(new WorkerDiedError(`the inference worker died (${why}); the run did not finish`));
-        entry.pending.clear();
-        if (!ready) return reject(new Error(`cannot load ${modelPath}: the worker died (${why})`));
-        if (!this.closed) this.replace(Date.now() - startedAt < RESPAWN_BACKOFF_MS);
-      };
-      worker.on("message", (msg: WorkerReply) => {
-        if (msg.kind === "ready") {
-          Object.assign(this, { inputs: msg.inputs, outputs: msg.outputs, provider: msg.provider, warning: msg.warning, extraOutputsUnavailable: msg.extraOutputsUnavailable });
-          ready = true;
-          if (this.closed) return void worker.terminate();
-          this.pool.push(entry);
-          this.wakeWaiting();
-          resolve();
-        } else if (msg.kind === "load-failed") {
-          ready = false;
-          void worker.terminate();
-          reject(new Error(`cannot load ${modelPath}: ${msg.message}`));
-        } else {
-          const p = entry.pending.get(msg.id);
-          entry.pending.delete(msg.id);
-          if (msg.kind === "result") p?.resolve({ outputs: msg.outputs, runMs: msg.runMs });
-          else p?.reject(new Error(`inference failed: ${msg.message}`));
-        }
-      });
-      worker.on("error", (err) => died(err.message));
-      worker.on("exit", (code) => {
-        if (!this.closed) died(`exit code ${code}`);
-      });
-    });
-  }
-
-  private replace(soon: boolean): void {
-    this.replacedWorkers++;
-    const start = () => {
-      if (this.closed) return;
-      this.spawn().catch(() => setTimeout(start, RESPAWN_BACKOFF_MS)); // the model loaded once: keep trying
-    };
-    if (soon) setTimeout(start, RESPAWN_BACKOFF_MS);
-    else start();
-  }
-
   private wakeWaiting(): void {
-    const waiting = this.waitingForWorker;
-    this.waitingForWorker = [];
+    const waiting = this.waitingForSession;
+    this.waitingForSession = [];
     for (const wake of waiting) wake();
   }
 }

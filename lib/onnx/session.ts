@@ -35,7 +35,7 @@ export async function openSession(settings: SessionSettings, model?: Uint8Array)
   // needs when cores are few: measured +12-25 % server throughput at 16 tokens on 2 cores
   // without it (docs/benchmarks.md). SQUARE_ORT_SPINNING=1 turns it back on (many-core hosts).
   const spin = process.env.SQUARE_ORT_SPINNING === "1" ? "1" : "0";
-  const base = { intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: "all" as const, extra: { session: { intra_op: { allow_spinning: spin } } } };
+  const base = { intraOpNumThreads: settings.intraOpThreads, interOpNumThreads: 1, graphOptimizationLevel: "all" as const, ...memoryOptions(), extra: { session: { intra_op: { allow_spinning: spin } } } };
   let session: ort.InferenceSession;
   let warning: string | undefined;
   const wantsGpu = settings.providers.some((p) => typeof p === "object");
@@ -53,6 +53,22 @@ export async function openSession(settings: SessionSettings, model?: Uint8Array)
     provider: wantsGpu && !warning ? "cuda" : "cpu",
     warning,
   };
+}
+
+/**
+ * ONNX Runtime's defaults (CPU memory arena and memory patterns on) unless SQUARE_ORT_MEM_ARENA /
+ * SQUARE_ORT_MEM_PATTERN say 0 or 1: measurement knobs. Turning either off did not pay: without
+ * the arena a MiniLM session kept more after a 32 × 128 batch (malloc keeps the freed activations
+ * in its per-thread arenas), docs/benchmarks.md "Density".
+ */
+function memoryOptions(): { enableCpuMemArena?: boolean; enableMemPattern?: boolean } {
+  const flag = (name: string) => (process.env[name] === "1" ? true : process.env[name] === "0" ? false : undefined);
+  const out: { enableCpuMemArena?: boolean; enableMemPattern?: boolean } = {};
+  const arena = flag("SQUARE_ORT_MEM_ARENA");
+  const pattern = flag("SQUARE_ORT_MEM_PATTERN");
+  if (arena !== undefined) out.enableCpuMemArena = arena;
+  if (pattern !== undefined) out.enableMemPattern = pattern;
+  return out;
 }
 
 const create = (path: string, bytes: Uint8Array | undefined, options: ort.InferenceSession.SessionOptions) =>

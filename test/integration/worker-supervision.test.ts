@@ -1,9 +1,10 @@
 /**
- * Supervised session workers (real ONNX Runtime): a worker thread that dies holding a run rejects
- * that run with WorkerDiedError and is replaced; the next runs succeed with the same numbers,
- * directly and through a model runtime's batcher. The worker is made to exit by the EXIT_NOW
- * failpoint queued ahead of the run: terminating it from outside during a native run can abort
- * the whole process (which is also why the runner's close() waits for runs in flight).
+ * Supervised session workers (real ONNX Runtime, the process's inference pool): a pool thread
+ * that dies holding a run rejects that run with WorkerDiedError and is replaced; the next runs
+ * succeed with the same numbers, directly and through a model runtime's batcher. The thread is
+ * made to exit by the EXIT_NOW failpoint queued ahead of the run: terminating it from outside
+ * during a native run can abort the whole process (which is also why the runner's close() waits
+ * for runs in flight). Several models on one pool thread: test/integration/inference-pool.test.ts.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
