@@ -58,7 +58,7 @@ FROM ${CUDA_IMAGE} AS cuda
 COPY --from=node-binary /usr/local/bin/node /usr/local/bin/node
 # The same unprivileged user name as the Node image (its uid may differ: Ubuntu's base has uid 1000 taken).
 RUN groupadd node && useradd --gid node --create-home --shell /usr/sbin/nologin node
-ENV NODE_ENV=production SQUARE_HOST=0.0.0.0 SQUARE_DEVICES=cuda:0
+ENV NODE_ENV=production SQUARE_HOST=0.0.0.0 SQUARE_DEVICES=cuda:0 MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json ./
 COPY bin/square-inference.js ./bin/
@@ -77,7 +77,7 @@ CMD ["serve"]
 
 # The default target, last: the CPU image.
 FROM ${NODE_IMAGE} AS cpu
-ENV NODE_ENV=production SQUARE_HOST=0.0.0.0 SQUARE_DEVICES=cpu
+ENV NODE_ENV=production SQUARE_HOST=0.0.0.0 SQUARE_DEVICES=cpu MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json ./
 COPY bin/square-inference.js ./bin/
