@@ -1,27 +1,15 @@
 /** The Redis task store and stream queue against the real Redis on 127.0.0.1:6379 (unique key prefix per run). */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { RedisTaskStore } from "../../lib/store/redis-store.ts";
 import { RedisWorkQueue } from "../../lib/queue/redis-queue.ts";
 import { handleDelivery } from "../../lib/orchestration/deliveries.ts";
 import type { LoadedModel } from "../../lib/inference/model.ts";
 import { withDefaults } from "../../lib/request/request.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";
-import { TEST_REDIS_URL } from "../helpers/services.ts";
+import { scratchRedis } from "../helpers/services.ts";
 
-const prefix = `square-test:${randomUUID()}:`;
-let redis: Redis;
-
-before(async () => {
-  redis = new Redis(TEST_REDIS_URL);
-});
-after(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
-});
+const { prefix, redis } = scratchRedis();
 
 const record = (id: string) => ({ id, model: "m/x", task: "embedding" as const, state: "queued" as const, created_at: 1, updated_at: 1, attempts: 0 });
 const entry = (taskId: string): QueueEntry => ({ taskId, model: "m/x", task: "embedding", request: withDefaults({ input: ["x"] }), enqueuedAt: Date.now() });

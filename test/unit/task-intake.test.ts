@@ -1,12 +1,11 @@
 /**
- * Admitting a task (lib/queue/intake.ts), on the in-memory backends and on Redis (one Lua script):
+ * Admitting a task (lib/orchestration/intake.ts), on the in-memory backends and on Redis (one Lua script):
  * the same refusals (a model being removed, a removed one, a full queue) with nothing written, and
  * on Redis the record and its queue entry written together, in one round trip.
  */
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { Redis } from "ioredis";
 import { admitTask, IntakeBackends } from "../../lib/orchestration/intake.ts";
 import { MemoryTaskStore } from "../../lib/store/memory-store.ts";
 import { MemoryWorkQueue } from "../../lib/queue/memory-queue.ts";
@@ -19,19 +18,9 @@ import type { Deployment } from "../../lib/store/deployment-store.ts";
 import type { TaskRecord } from "../../lib/store/task-store.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";
 import { withDefaults } from "../../lib/request/request.ts";
-import { TEST_REDIS_URL } from "../helpers/services.ts";
+import { scratchRedis } from "../helpers/services.ts";
 
-const prefix = `square-test:${randomUUID()}:`;
-let redis: Redis;
-
-before(async () => {
-  redis = new Redis(TEST_REDIS_URL);
-});
-after(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
-});
+const { prefix, redis } = scratchRedis();
 
 const task = (model: string): { record: TaskRecord; entry: QueueEntry } => {
   const id = randomUUID();

@@ -17,13 +17,11 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, readdir, symlink, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { benchModelDir } from "./fixtures.ts";
 import { benchInputs } from "./inputs.ts";
-import { startServer, type Running } from "./processes.ts";
+import { startServer, serveDemoModels, type Running } from "./processes.ts";
 import { keepAliveAgent, requestJson } from "./http.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/square-inference.js", import.meta.url));
 const log = (msg: string) => process.stderr.write(`density: ${msg}\n`);
 const only = (() => {
   const k = process.argv.indexOf("--only");
@@ -65,17 +63,8 @@ async function classify(port: number, id: string, texts: string[]): Promise<void
 }
 
 async function demo12(): Promise<void> {
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0"], { env: { ...process.env, SQUARE_FROM_SOURCE: "", LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] });
+  const { child, port } = await serveDemoModels({ ...process.env, SQUARE_FROM_SOURCE: "", LOG_LEVEL: "info" }, 180_000);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("server not ready within 180 s")), 180_000);
-      const watch = (chunk: Buffer) => {
-        const m = /ready on http:\/\/127\.0\.0\.1:(\d+)/.exec(chunk.toString());
-        if (m) clearTimeout(timer), resolve(Number(m[1]));
-      };
-      child.stdout.on("data", watch);
-      child.stderr.on("data", watch);
-    });
     await classify(port, "bert-tiny-sst", ["a great movie"]);
     await settle();
     const s = await treeStatus(child.pid!);

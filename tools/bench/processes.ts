@@ -121,3 +121,26 @@ export async function startPeer(dir: string, models: string[], threads?: number)
   }
   return running;
 }
+
+/**
+ * `serve` on the bundled demo models (no models file) on a port it picks, resolved once it logs
+ * where it listens; the caller kills the child.
+ */
+export async function serveDemoModels(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [resolve("bin/square-inference.js"), "serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  try {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the server was not ready within ${timeoutMs / 1000} s`)), timeoutMs);
+      const watch = (chunk: Buffer) => {
+        const m = /ready on http:\/\/127\.0\.0\.1:(\d+)/.exec(chunk.toString());
+        if (m) clearTimeout(timer), resolvePort(Number(m[1]));
+      };
+      child.stdout.on("data", watch);
+      child.stderr.on("data", watch);
+    });
+    return { child, port };
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+}

@@ -4,11 +4,8 @@
  * tsx (SQUARE_FROM_SOURCE=1), after one classification. Sums VmRSS over the server process and
  * its children. Prints a JSON line per layout.
  */
-import { spawn } from "node:child_process";
 import { readFile, readdir } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-
-const BIN = fileURLToPath(new URL("../../bin/square-inference.js", import.meta.url));
+import { serveDemoModels } from "./processes.ts";
 
 async function rssKb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
@@ -24,17 +21,8 @@ async function tree(pid: number): Promise<number[]> {
 
 async function measure(layout: "compiled" | "source"): Promise<Record<string, unknown>> {
   const env = { ...process.env, SQUARE_FROM_SOURCE: layout === "source" ? "1" : "", LOG_LEVEL: "info" };
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const { child, port } = await serveDemoModels(env, 120_000);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("server not ready within 120 s")), 120_000);
-      const watch = (chunk: Buffer) => {
-        const m = /ready on http:\/\/127\.0\.0\.1:(\d+)/.exec(chunk.toString());
-        if (m) clearTimeout(timer), resolve(Number(m[1]));
-      };
-      child.stdout.on("data", watch);
-      child.stderr.on("data", watch);
-    });
     const base = `http://127.0.0.1:${port}/api/main`;
     const { task_id } = (await (await fetch(`${base}/bert-tiny-sst/sequence-classification`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: ["a great movie"] }) })).json()) as { task_id: string };
     await fetch(`${base}/task_result/${task_id}?wait=10`);
