@@ -53,6 +53,9 @@ test("two gateways with --reuse-port listen on the same port, and both answer", 
   assert.deepEqual(gateways.map((g) => g.port), [port, port]);
   const path = "/api/main/health/heartbeat";
   for (let i = 0; i < 40; i++) assert.equal(await getFresh(path), 200);
+  // Each gateway logs the request through its stdout pipe, which may arrive after the response.
+  const seen = () => gateways.reduce((sum, g) => sum + served(g, path), 0);
+  for (let i = 0; i < 50 && seen() < 40; i++) await new Promise((r) => setTimeout(r, 100));
   const counts = gateways.map((g) => served(g, path));
   assert.equal(counts[0] + counts[1], 40, `requests seen: ${counts}`);
   assert.ok(counts.every((c) => c > 0), `both gateways answered: ${counts}`);

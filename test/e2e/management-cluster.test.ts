@@ -91,6 +91,9 @@ before(async () => {
     nodes.set(p.nodeId!, p);
   }
   await until("both model nodes advertised", async () => ((await send("GET", "/placement")).body.nodes.length === 2 ? true : undefined));
+  // A deploy's folder check goes to a node that both the store (its lease) and the gateway's
+  // Moleculer registry know; until discovery catches up it answers 503 "retry when one is".
+  await until("a model node checks deploy folders", async () => ((await send("POST", "/deploy", { identifier: "esc", model_path: "outside" })).status === 503 ? undefined : true));
 });
 
 after(async () => {

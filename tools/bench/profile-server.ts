@@ -73,8 +73,13 @@ function timeByOwner(profile: CpuProfile): Map<string, number> {
     return owner;
   };
   const totals = new Map<string, number>();
-  // From the first request on (start-up's module loading and model loads are not the request path).
-  const first = profile.samples.findIndex((id) => ownerOf(id) === "gateway");
+  // From the first request on (start-up's module loading, model loads and warm-up are not the
+  // request path): the first sample inside request validation, which only requests run.
+  const inRequest = (id: number): boolean => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) if (byId.get(at)!.callFrame.url.includes("/lib/validation/")) return true;
+    return false;
+  };
+  const first = profile.samples.findIndex(inRequest);
   profile.samples.forEach((id, k) => {
     if (k < first || byId.get(id)!.callFrame.functionName === "(idle)") return;
     const owner = ownerOf(id);
