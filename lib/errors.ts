@@ -122,7 +122,8 @@ export function toErrorBody(err: ErrorLike): { status: number; body: Record<stri
   const body: Record<string, unknown> = { error: { type, message, ...(details ? { details } : {}) } };
   if (status === 422) {
     body.detail = (details ?? [{ field: "body", message }]).map((p) => ({
-      loc: ["body", ...p.field.split(".")],
+      // FastAPI's location: a query parameter's field is named `query.<name>`, everything else is the body's.
+      loc: p.field.startsWith("query.") ? p.field.split(".") : ["body", ...p.field.split(".")],
       msg: p.message,
       type: "value_error",
     }));

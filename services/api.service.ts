@@ -350,7 +350,7 @@ function identityOf(ctx: HttpContext): Identity {
 /** `?wait=S` of a POST or a task_result read, checked (a 422 naming `wait`). */
 function waitOf(ctx: HttpContext): number {
   const wait = parseWait(ctx.params.query.wait);
-  if (typeof wait === "string") throw invalid(wait, "wait");
+  if (typeof wait === "string") throw invalid(wait, "query.wait");
   return wait;
 }
 

@@ -37,7 +37,8 @@ export const MAX_WAIT_SECONDS = 60;
 /** `?wait=SECONDS`: 0 (default, SQuARE's behaviour) up to MAX_WAIT_SECONDS. */
 export function parseWait(raw: unknown): number | string {
   if (raw === undefined || raw === "") return 0;
+  if (typeof raw !== "string") return "wait must be given once, as a number of seconds ≥ 0 (not repeated, no brackets)";
   const n = Number(raw);
-  if (typeof raw !== "string" || !Number.isFinite(n) || n < 0) return `wait must be a number of seconds ≥ 0, got "${String(raw)}"`;
+  if (!Number.isFinite(n) || n < 0) return `wait must be a number of seconds ≥ 0, got "${raw}"`;
   return Math.min(n, MAX_WAIT_SECONDS);
 }

@@ -534,13 +534,16 @@ const query = fc.oneof(
 const taskId = fc.oneof(fc.uuid(), oddModelId, fc.constantFrom("null", "undefined", "1e308", "00000000-0000-4000-8000-000000000000"));
 const wait = fc.constantFrom("", "?wait=0", "?wait=0.01", "?wait=-1", "?wait=NaN", "?wait=1e308", "?wait=abc", "?wait=0.1&wait=0.2", "?wait[__proto__]=1", "?wait=Infinity");
 
-/** GETs with odd task ids, odd model ids and queries; and task POSTs to odd model ids. */
+/** `POST …?wait=S` (beyond SQuARE): in range, past it, malformed, repeated, mixed with other parameters. */
+const postWait = fc.constantFrom("?wait=0.001", "?wait=5", "?wait=60", "?wait=61", "?wait=-1", "?wait=abc", "?wait=1e308", "?wait=0.1&wait=0.2", "?wait[x]=1", "?hf_username=fuzz&wait=1");
+
+/** GETs with odd task ids, odd model ids and queries; and task POSTs to odd model ids, some waiting for their result. */
 export const idCase: fc.Arbitrary<FuzzCase> = fc.oneof(
   fc.tuple(taskId, wait).map(([id, w]): FuzzCase => ({ method: "GET", path: `/task_result/${id}${w}` })),
   fc.tuple(oddModelId, fc.constantFrom("stats", "health/heartbeat"), query).map(([id, r, q]): FuzzCase => ({ method: "GET", path: `/${id}/${r}${q}` })),
   fc.tuple(oddModelId, oddModelId, fc.constantFrom("stats", "health/heartbeat")).map(([u, id, r]): FuzzCase => ({ method: "GET", path: `/${u}/${id}/${r}` })),
   fc.constantFrom<FuzzCase>(...["/health/heartbeat", "/models", "/openapi.json", "/docs", "/metrics", "/", "/__proto__", "/constructor/constructor/constructor/stats"].map((path) => ({ method: "GET" as const, path }))),
-  fc.tuple(oddModelId, fc.constantFrom(...TEXT_TASKS, "generation", "generation/stream"), query).map(([id, t, q]): FuzzCase => {
+  fc.tuple(oddModelId, fc.constantFrom(...TEXT_TASKS, "generation", "generation/stream"), fc.oneof(query, postWait)).map(([id, t, q]): FuzzCase => {
     const stream = t === "generation/stream";
     const body = t.startsWith("generation") ? { input: ["a fine day"], task_kwargs: { max_new_tokens: 3 } } : { input: ["a fine day"] };
     return { method: "POST", path: `/${id}/${t}${q}`, body, task: stream ? "generation" : (t as Task), stream };

@@ -34,7 +34,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { FuzzCase, ConcurrentCase, TEXT_TASKS, FAMILIES, GEN_MODELS, modelFor, taskCase, textTaskBody, preprocessedBody, malformedCase, idCase, updateCase, generationCase, preprocessedGenerationBody, concurrentCase, toJson } from "./generators.ts";
-import { FuzzServer, modelOf, alive, send, sendCase, awaitTask, answerProblems, taskProblems, streamProblems, refusalProblems, generationSignature, updateProblems, logProblems, crashReport, PREFIX, Note } from "./harness.ts";
+import { FuzzServer, modelOf, alive, send, sendCase, awaitTask, answerProblems, taskProblems, isWaitedTask, streamProblems, refusalProblems, generationSignature, updateProblems, logProblems, crashReport, PREFIX, Note } from "./harness.ts";
 
 const env = process.env;
 const TOTAL_RUNS = Number(env.FUZZ_RUNS ?? 1500);
@@ -108,7 +108,7 @@ async function check(c: FuzzCase): Promise<unknown> {
         const hb = await send(p, "GET", "/health/heartbeat");
         if (hb.status !== 200) problems.push(`after a client abandoned a stream, the heartbeat answered ${hb.status}: ${hb.text.slice(0, 200)}`);
       }
-    } else if (a.status === 200 && c.method === "POST" && c.task) {
+    } else if (c.method === "POST" && c.task && !c.stream && (a.status === 200 || isWaitedTask(a))) {
       problems.push(...(await taskProblems(p, c, a, note)));
     }
     if (a.status === 200 && c.method === "POST" && c.path.endsWith("/update")) problems.push(...(await updateProblems(p, c, a)));

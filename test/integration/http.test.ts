@@ -289,6 +289,11 @@ test("POST ?wait (beyond SQuARE): the result in the POST's answer when the task 
   const bad = await s.post(`${path}?wait=-1`, { input: ["a great movie"] });
   assert.equal(bad.status, 422);
   assert.match(bad.body.error.message, /wait must be a number of seconds ≥ 0, got "-1"/);
+  assert.deepEqual(bad.body.error.details.map((d: { field: string }) => d.field), ["query.wait"]);
+  assert.deepEqual(bad.body.detail[0].loc, ["query", "wait"], "FastAPI's location of a query parameter");
+  const twice = await s.post(`${path}?wait=1&wait=2`, { input: ["a great movie"] });
+  assert.equal(twice.status, 422);
+  assert.equal(twice.body.error.message, "wait must be given once, as a number of seconds ≥ 0 (not repeated, no brackets)");
   await new Promise((res) => setTimeout(res, 200));
   assert.equal((await s.get("/demo/bert-tiny-sst/stats")).body.replicas[0].completed, before, "nothing was queued");
 });
