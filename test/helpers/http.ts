@@ -46,11 +46,11 @@ export function httpClient(base: string): Client {
   };
 }
 
-/** Queues a task at `path`, waits for it, asserts it was accepted (200) and Finished (200), and returns its result. */
-export async function runTask(client: Client, path: string, body: unknown): Promise<any> {
+/** Queues a task at `path`, waits for it (at most `timeoutMs`), asserts it was accepted (200) and Finished (200), and returns its result. */
+export async function runTask(client: Client, path: string, body: unknown, timeoutMs?: number): Promise<any> {
   const queued = await client.post(path, body);
   assert.equal(queued.status, 200, JSON.stringify(queued.body));
-  const done = await client.result(queued.body.task_id);
+  const done = await client.result(queued.body.task_id, timeoutMs);
   assert.equal(done.status, 200, JSON.stringify(done.body));
   assert.equal(done.body.status, "Finished", JSON.stringify(done.body));
   return done.body.result;

@@ -21,6 +21,7 @@ import { openSession, runSession } from "../../lib/onnx/session.ts";
 import type { Encoded } from "../../lib/tokenization/encoded.ts";
 import type { NdArray } from "../../lib/tensor.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
+import { runTask } from "../helpers/http.ts";
 import { startEmbedded, type Embedded } from "../helpers/embedded.ts";
 
 const ADAPTERS = ["pfeiffer-sst", "pfeiffer-sentiment", "houlsby-ner", "lora-squad"];
@@ -141,13 +142,7 @@ test("LoRA adapter, QA head: the gradient of start+end logits of a span equals f
   });
 });
 
-async function run(task: string, body: Record<string, unknown>) {
-  const q = await s.post(`/adapted/${task}`, body);
-  assert.equal(q.status, 200, JSON.stringify(q.body));
-  const r = await s.result(q.body.task_id, 60_000);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.result;
-}
+const run = (task: string, body: Record<string, unknown>) => runTask(s, `/adapted/${task}`, body, 60_000);
 
 test("explanations with adapter_name answer over HTTP (classification and QA, every method family)", async () => {
   for (const method of ["simple_grads", "integrated_grads", "scaled_attention"]) {

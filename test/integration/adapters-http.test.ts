@@ -10,6 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { runTask } from "../helpers/http.ts";
 import { startEmbedded, Embedded } from "../helpers/embedded.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 
@@ -36,13 +37,7 @@ before(async () => {
 });
 after(() => s?.stop());
 
-async function run(task: string, body: Record<string, unknown>, model = "adapted") {
-  const q = await s.post(`/${model}/${task}`, body);
-  assert.equal(q.status, 200, JSON.stringify(q.body));
-  const r = await s.result(q.body.task_id, 30_000);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.result;
-}
+const run = (task: string, body: Record<string, unknown>, model = "adapted") => runTask(s, `/${model}/${task}`, body, 30_000);
 
 const softmax = (xs: number[]) => {
   const m = Math.max(...xs);

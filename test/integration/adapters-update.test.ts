@@ -10,6 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
+import { runTask } from "../helpers/http.ts";
 import { startEmbedded, type Embedded } from "../helpers/embedded.ts";
 import { fixturePath } from "../helpers/fixtures.ts";
 import { ModelRuntime } from "../../lib/model/runtime.ts";
@@ -51,13 +52,7 @@ function assertClose(actual: number[], expected: number[], what: string, tol = T
   actual.forEach((a, i) => assert.ok(Math.abs(a - expected[i]) <= tol, `${what}[${i}]: ${a} vs golden ${expected[i]}`));
 }
 
-async function run(task: string, body: Record<string, unknown>) {
-  const q = await s.post(`/adapted/${task}`, body);
-  assert.equal(q.status, 200, JSON.stringify(q.body));
-  const r = await s.result(q.body.task_id, 60_000);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.result;
-}
+const run = (task: string, body: Record<string, unknown>) => runTask(s, `/adapted/${task}`, body, 60_000);
 
 /** pfeiffer-sst on a golden single text, checked against the golden. */
 async function sstRequest() {
