@@ -192,27 +192,24 @@ export class InferencePool {
 
   /** Sends a run to the session's thread; rejects with WorkerDiedError when that thread dies first. */
   post(session: PoolSession, feeds: Record<string, NdArray>, outputNames?: string[]): Promise<RunResult> {
-    const slot = session.slot;
-    const worker = slot.worker;
-    if (!worker || !session.ready) return Promise.reject(new WorkerDiedError("the inference worker is being replaced; the run did not start"));
-    const id = this.nextRun++;
-    return new Promise<RunResult>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.refresh();
-      worker.postMessage({ kind: "run", session: session.id, id, feeds, outputNames } satisfies WorkerRequest);
-    });
+    if (!session.ready || !session.slot.worker) return Promise.reject(new WorkerDiedError("the inference worker is being replaced; the run did not start"));
+    return this.ask(session.slot, (id) => ({ kind: "run", session: session.id, id, feeds, outputNames }));
   }
 
   /** The extra outputs graph surgery can add to `modelPath`, analysed in the session's thread (small models: runner.ts). */
   plan(session: PoolSession, modelPath: string): Promise<ExtraOutputsPlan> {
-    const slot = session.slot;
+    return this.ask(session.slot, (id) => ({ kind: "plan", id, modelPath }));
+  }
+
+  /** A request the slot's thread answers under `id` (`answer`); rejects with WorkerDiedError when the thread is gone or dies first. */
+  private ask<T>(slot: Slot, request: (id: number) => WorkerRequest): Promise<T> {
     const worker = slot.worker;
     if (!worker) return Promise.reject(new WorkerDiedError("the inference worker is being replaced"));
     const id = this.nextRun++;
-    return new Promise<ExtraOutputsPlan>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as (value: never) => void, reject });
       slot.refresh();
-      worker.postMessage({ kind: "plan", id, modelPath } satisfies WorkerRequest);
+      worker.postMessage(request(id));
     });
   }
 

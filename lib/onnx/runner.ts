@@ -11,6 +11,7 @@ import type { IoInfo, SessionSettings } from "./session.ts";
 import { Device, executionProviders } from "./device.ts";
 import { replyOfWorker } from "./worker-threads.ts";
 import type { ExtraOutputsPlan } from "./extended-model.ts";
+import { unanalysedPlan } from "./worker-protocol.ts";
 import { inferencePool, WorkerDiedError, type InferencePool, type PoolSession, type RunResult } from "./inference-pool.ts";
 
 export { WorkerDiedError, type RunResult } from "./inference-pool.ts";
@@ -51,7 +52,7 @@ async function planOffThread(modelPath: string): Promise<ExtraOutputsPlan> {
   try {
     return await replyOfWorker<ExtraOutputsPlan>(new URL("./session-worker.ts", import.meta.url), { plan: modelPath }, "graph analysis");
   } catch (err) {
-    return { outputs: [], unavailable: `the graph could not be analysed (${(err as Error).message})` };
+    return unanalysedPlan(err as Error);
   } finally {
     planning--;
     waitingToPlan.shift()?.();

@@ -15,7 +15,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openSession, runSession, LoadedSession, SessionSettings } from "./session.ts";
 import { planExtraOutputs, buildExtendedModel, type ExtraOutputsPlan } from "./extended-model.ts";
-import { EXIT_NOW, type WorkerRequest, type WorkerReply } from "./worker-protocol.ts";
+import { EXIT_NOW, unanalysedPlan, type WorkerRequest, type WorkerReply } from "./worker-protocol.ts";
 import type { NdArray } from "../tensor.ts";
 
 const port = parentPort;
@@ -30,7 +30,7 @@ interface Hosted {
 const planFor = (workerData as { plan?: string } | undefined)?.plan;
 /** Surgery analysis never fails the load: a graph it cannot read just has no extra outputs. */
 const plan = (modelPath: string): Promise<ExtraOutputsPlan> =>
-  planExtraOutputs(modelPath).catch((err: Error) => ({ outputs: [], unavailable: `the graph could not be analysed (${err.message})` }));
+  planExtraOutputs(modelPath).catch(unanalysedPlan);
 
 if (planFor !== undefined) void plan(planFor).then((p) => port.postMessage(p));
 

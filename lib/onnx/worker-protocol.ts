@@ -8,7 +8,7 @@ import type { IoInfo, SessionSettings } from "./session.ts";
 import type { ExtraOutputsPlan } from "./extended-model.ts";
 
 export type WorkerRequest =
-  /** Open a session (and plan its extra outputs); answered by `ready` or `load-failed`. */
+  /** Open a session; answered by `ready` or `load-failed`. */
   | { kind: "open"; session: number; settings: SessionSettings }
   /** One run; answered by `result` or `error` with the same `id`. */
   | { kind: "run"; session: number; id: number; feeds: Record<string, NdArray>; outputNames?: string[] }
@@ -40,3 +40,12 @@ export type WorkerReply =
   | { kind: "planned"; id: number; plan: ExtraOutputsPlan }
   | { kind: "result"; id: number; outputs: Record<string, NdArray>; runMs: number }
   | { kind: "error"; id: number; message: string };
+
+/**
+ * The plan of a graph that could not be analysed (unreadable, or the worker analysing it died): no
+ * extra outputs, and why. Here, not in extended-model.ts, so the main thread need not load the
+ * graph decoder to name the failure.
+ */
+export function unanalysedPlan(err: Error): ExtraOutputsPlan {
+  return { outputs: [], unavailable: `the graph could not be analysed (${err.message})` };
+}
