@@ -18,9 +18,7 @@
  */
 import { spawn, ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { connect as natsConnect, type NatsConnection } from "nats";
@@ -28,7 +26,7 @@ import { benchModelDir, BenchModelKey, isBenchModel } from "./fixtures.ts";
 import { benchInputs } from "./inputs.ts";
 import { closedLoop, serverSender, LoadPoint } from "./load.ts";
 import { requestJson, keepAliveAgent } from "./http.ts";
-import { freePort, startServer, Running } from "./processes.ts";
+import { freePort, startServer, stopper, writeModelsFile, Running } from "./processes.ts";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const NATS_URL = process.env.TRANSPORTER ?? "nats://127.0.0.1:4222";
@@ -62,23 +60,11 @@ export function startNode(run: ClusterRun, name: string, args: string[], extraEn
     stdio: ["ignore", "pipe", "pipe"],
   });
   const log: string[] = [];
-  let exited = false;
-  const exit = new Promise<void>((done) => child.once("exit", () => ((exited = true), done())));
   // A benchmark that dies leaves no server behind.
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
-  void exit.then(() => process.off("exit", killOnExit));
-  const node: Node = {
-    name,
-    child,
-    async stop() {
-      if (exited) return;
-      child.kill("SIGTERM");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exit;
-      clearTimeout(killer);
-    },
-  };
+  child.once("exit", () => process.off("exit", killOnExit));
+  const node: Node = { name, child, stop: stopper(child, 10_000) };
   return new Promise((resolveNode, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} not ready in 120 s:\n${log.slice(-20).join("")}`)), 120_000);
     const onData = (b: Buffer) => {
@@ -118,11 +104,6 @@ export async function waitForReplicas(port: number, model: string, count: number
   }
 }
 
-export async function modelsFile(entries: { id: string; path: string; settings: Record<string, number> }[]): Promise<string> {
-  const file = join(await mkdtemp(join(tmpdir(), "square-bench-cluster-")), "models.json");
-  await writeFile(file, JSON.stringify({ models: entries.map((e) => ({ id: e.id, path: e.path, ...e.settings })) }, null, 2));
-  return file;
-}
 
 export async function deleteKeys(prefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -256,7 +237,7 @@ export async function startCluster(run: ClusterRun, id: string, path: string, bi
   try {
     const gateway = await startNode(run, "gateway", ["--roles", "gateway,scheduler", "--port", String(await freePort())], {}, bin);
     nodes.push(gateway);
-    const file = await modelsFile([{ id, path, settings: CLUSTER_SETTINGS }]);
+    const file = await writeModelsFile([{ id, path, settings: CLUSTER_SETTINGS }]);
     nodes.push(await startNode(run, "models", ["--roles", "models", "--models", file], {}, bin));
     await waitForReplicas(gateway.port!, id, 2);
     return { port: gateway.port!, nodes };

@@ -18,8 +18,8 @@ import { pathToFileURL } from "node:url";
 import { benchModelDir } from "./fixtures.ts";
 import { benchInputs } from "./inputs.ts";
 import { closedLoop, serverSender, heartbeatSender, SendOne, LoadPoint } from "./load.ts";
-import { freePort } from "./processes.ts";
-import { newRun, startNode, modelsFile, waitForReplicas, deleteKeys, table, Node } from "./cluster.ts";
+import { freePort, writeModelsFile } from "./processes.ts";
+import { newRun, startNode, waitForReplicas, deleteKeys, table, Node } from "./cluster.ts";
 import { round } from "./stats.ts";
 
 const TICKS = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       const gateways = await Promise.all(Array.from({ length: count }, (_, i) => startNode(run, `gateway${i}`, ["--roles", "gateway,scheduler", "--port", String(port), "--reuse-port", "true"])));
       nodes.push(...gateways);
       // Two replica processes of one thread each: the tiny model's inference is not the limit.
-      const file = await modelsFile([{ id, path: dir, settings: { replicas_per_device: 2, workers: 1, intra_op_threads: 1 } }]);
+      const file = await writeModelsFile([{ id, path: dir, settings: { replicas_per_device: 2, workers: 1, intra_op_threads: 1 } }]);
       nodes.push(await startNode(run, "models", ["--roles", "models", "--models", file]));
       await waitForReplicas(port, id, 2);
       const base = `http://127.0.0.1:${port}/api/main`;

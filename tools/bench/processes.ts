@@ -43,24 +43,30 @@ function track(name: string, child: ChildProcess, port: number): Running {
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  let exited = false;
-  const exit = new Promise<void>((done) => child.once("exit", () => ((exited = true), done())));
   child.once("exit", (code, signal) => {
     if (code && code !== 0) process.stderr.write(`${name} exited with ${code ?? signal}:\n${output.join("")}\n`);
   });
-  return {
-    name,
-    child,
-    port,
-    peakRssMiB: () => peakRssMiB(child.pid!),
-    async stop() {
-      if (exited) return;
-      child.kill("SIGTERM");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      await exit;
-      clearTimeout(killer);
-    },
+  return { name, child, port, peakRssMiB: () => peakRssMiB(child.pid!), stop: stopper(child, 15_000) };
+}
+
+/** Stops `child`: SIGTERM, SIGKILL after `graceMs`; resolves once it has exited (at once if it already has). */
+export function stopper(child: ChildProcess, graceMs: number): () => Promise<void> {
+  let exited = false;
+  const exit = new Promise<void>((done) => child.once("exit", () => ((exited = true), done())));
+  return async () => {
+    if (exited) return;
+    child.kill("SIGTERM");
+    const killer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exit;
+    clearTimeout(killer);
   };
+}
+
+/** A models file in a new temporary folder serving `models`. */
+export async function writeModelsFile(models: ServerModel[]): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), "square-bench-")), "models.json");
+  await writeFile(file, JSON.stringify({ models: models.map((m) => ({ id: m.id, path: m.path, ...m.settings })) }, null, 2));
+  return file;
 }
 
 async function waitUntil(what: string, child: ChildProcess, ok: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
@@ -81,8 +87,7 @@ export interface ServerModel {
 
 /** The embedded server (all roles in one process, in-memory store) serving `models`; `nodeArgs` go to node itself (e.g. --cpu-prof). */
 export async function startServer(models: ServerModel[], extraArgs: string[] = [], nodeArgs: string[] = []): Promise<Running> {
-  const file = join(await mkdtemp(join(tmpdir(), "square-bench-")), "models.json");
-  await writeFile(file, JSON.stringify({ models: models.map((m) => ({ id: m.id, path: m.path, ...m.settings })) }, null, 2));
+  const file = await writeModelsFile(models);
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, resolve("bin/square-inference.js"), "serve", "--port", String(port), "--models", file, "--log-level", "warn", ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
