@@ -347,7 +347,7 @@ function identityOf(ctx: HttpContext): Identity {
   return ctx.meta.user ?? ANONYMOUS;
 }
 
-/** `?wait=S` of a POST or a task_result read, checked (a 422 naming `wait`). */
+/** `?wait=S` of a POST or a task_result read, checked (a 422 naming the query parameter `query.wait`). */
 function waitOf(ctx: HttpContext): number {
   const wait = parseWait(ctx.params.query.wait);
   if (typeof wait === "string") throw invalid(wait, "query.wait");

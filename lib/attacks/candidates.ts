@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tokenVocabulary } from "../tokenization/preprocessed.ts";
+import { OnceCache } from "../base/once-cache.ts";
 
 /** GPT-2's byte-level marker of a leading space. */
 const SPACE_MARKER = "Ġ";
@@ -35,17 +36,11 @@ export interface FlipCandidates {
   token(id: number): string | undefined;
 }
 
-const cache = new Map<string, Promise<FlipCandidates>>();
+const candidates = new OnceCache<string, FlipCandidates>();
 
 /** The candidates of the tokenizer.json at `path` (computed once per path). */
 export function flipCandidates(path: string): Promise<FlipCandidates> {
-  let found = cache.get(path);
-  if (!found) {
-    found = loadCandidates(path);
-    cache.set(path, found);
-    found.catch(() => cache.delete(path));
-  }
-  return found;
+  return candidates.get(path, () => loadCandidates(path));
 }
 
 async function loadCandidates(path: string): Promise<FlipCandidates> {

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { notFound, unavailable } from "../errors.ts";
 import { PACKAGE_ROOT } from "../package-paths.ts";
+import { OnceCache } from "../base/once-cache.ts";
 
 export const PLAYGROUND_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -24,7 +25,7 @@ const ASSET_TYPES: Readonly<Record<string, string>> = Object.freeze({
 const BUILT_DIR = fileURLToPath(new URL("dist/web/playground/", PACKAGE_ROOT));
 
 let built: Promise<boolean> | undefined;
-const cache = new Map<string, Promise<string>>();
+const files = new OnceCache<string, string>();
 
 async function builtDir(): Promise<string> {
   built ??= access(join(BUILT_DIR, "playground.js")).then(() => true, () => false);
@@ -37,13 +38,7 @@ async function builtDir(): Promise<string> {
 
 async function builtFile(name: string): Promise<string> {
   const dir = await builtDir();
-  let text = cache.get(name);
-  if (!text) {
-    text = readFile(join(dir, name), "utf8");
-    cache.set(name, text);
-    text.catch(() => cache.delete(name));
-  }
-  return text;
+  return files.get(name, () => readFile(join(dir, name), "utf8"));
 }
 
 /** The page, its script, style sheet and icon addressed under `{prefix}/playground/` (vite writes them relative). */

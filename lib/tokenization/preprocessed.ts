@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import type { PreprocessedInput } from "../request/request.ts";
 import type { Encoded } from "./tokenizer.ts";
 import { invalid } from "../errors.ts";
+import { OnceCache } from "../base/once-cache.ts";
 
 type RustTokenizer = InstanceType<typeof tokenizers.Tokenizer>;
 
@@ -20,17 +21,11 @@ export interface TokenVocabulary {
   decodeSpan(ids: readonly number[]): string;
 }
 
-const vocabularies = new Map<string, Promise<TokenVocabulary>>();
+const vocabularies = new OnceCache<string, TokenVocabulary>();
 
 /** The vocabulary facts of the tokenizer.json at `path` (loaded once per path). */
 export function tokenVocabulary(path: string): Promise<TokenVocabulary> {
-  let v = vocabularies.get(path);
-  if (!v) {
-    v = loadVocabulary(path);
-    vocabularies.set(path, v);
-    v.catch(() => vocabularies.delete(path));
-  }
-  return v;
+  return vocabularies.get(path, () => loadVocabulary(path));
 }
 
 async function loadVocabulary(path: string): Promise<TokenVocabulary> {

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { access, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildGradientModel, type EmbeddingTable, type GradientModel, type GradientModelOptions } from "./gradient-model.ts";
+import { OnceCache } from "../../base/once-cache.ts";
 
 /** Bump when the builder's output changes, so stale disk entries are rebuilt. */
 const FORMAT = "v1";
@@ -15,7 +16,7 @@ const FORMAT = "v1";
 export type Metadata = Omit<GradientModel, "bytes" | "embeddingTable"> & { table: { name: string; rows: number; hidden: number; double: boolean } };
 
 export class GradientModelCache {
-  private readonly memory = new Map<string, Promise<GradientModel>>();
+  private readonly memory = new OnceCache<string, GradientModel>();
 
   constructor(private readonly dir?: string) {}
 
@@ -26,13 +27,7 @@ export class GradientModelCache {
 
   async forBytes(modelBytes: Uint8Array, options: GradientModelOptions = {}): Promise<GradientModel> {
     const key = cacheKey(modelBytes, options);
-    let entry = this.memory.get(key);
-    if (!entry) {
-      entry = this.loadOrBuild(key, modelBytes, options);
-      this.memory.set(key, entry);
-      entry.catch(() => this.memory.delete(key)); // a failed build is retried next time
-    }
-    return entry;
+    return this.memory.get(key, () => this.loadOrBuild(key, modelBytes, options)); // a failed build is retried next time
   }
 
   /**
