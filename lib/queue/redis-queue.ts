@@ -20,9 +20,8 @@
 import { Redis } from "ioredis";
 import type { ConsumeOptions, Consumer, DeliveryHandler, DeliveryReceipt, QueueEntry, WorkQueue } from "./work-queue.ts";
 import { Quarantine } from "./quarantine.ts";
+import { redisKeys, redisScript, QUEUE_GROUP, type ScriptCall } from "../base/redis-keys.ts";
 
-/** The consumer group of every model's queue (lib/store/redis-keys.ts names it too). */
-const GROUP = "replicas";
 
 // KEYS[1] the model's attempts hash, KEYS[2] the task's record; ARGV: entry id, now (ms).
 // A suspect (deliveries started > deliveries that threw: its process died) is only reported: it
@@ -58,23 +57,25 @@ export class RedisWorkQueue implements WorkQueue {
   /** Told about errors the consumer loop recovers from (for logging). */
   onError?: (err: Error) => void;
 
+  /** The keys the task store's scripts name too (lib/base/redis-keys.ts). */
+  private readonly keys: ReturnType<typeof redisKeys>;
+  private readonly claimScript: ScriptCall;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly options: RedisQueueOptions = { visibilityMs: 10_000, blockMs: 1000 },
-  ) {}
+  ) {
+    this.keys = redisKeys(prefix);
+    this.claimScript = redisScript(redis, "squareClaim", 2, CLAIM);
+  }
 
-  // The task store's scripts name these keys too (lib/store/redis-keys.ts; test/unit/task-intake.test.ts checks they agree).
-  streamKey = (model: string): string => `${this.prefix}queue:${model}`;
-  private attemptsKey = (model: string): string => `${this.prefix}attempts:${model}`;
-  /** RedisTaskStore's record of a task, which the claim script marks running. */
-  private taskKey = (id: string): string => `${this.prefix}task:${id}`;
+  streamKey = (model: string): string => this.keys.queue(model);
+  private attemptsKey = (model: string): string => this.keys.attempts(model);
 
-  /** CLAIM, registered on the client (ioredis sends EVALSHA, and the text once on NOSCRIPT). */
-  private claim(model: string, entryId: string, taskId: string): Promise<[number, number]> {
-    const client = this.redis as unknown as { squareClaim?: (...a: string[]) => Promise<[number, number]> };
-    if (!client.squareClaim) this.redis.defineCommand("squareClaim", { numberOfKeys: 2, lua: CLAIM });
-    return client.squareClaim!(this.attemptsKey(model), this.taskKey(taskId), entryId, String(Date.now()));
+  /** CLAIM on the model's attempts and RedisTaskStore's record of the task, which it marks running. */
+  private async claim(model: string, entryId: string, taskId: string): Promise<[number, number]> {
+    return (await this.claimScript(this.attemptsKey(model), this.keys.task(taskId), entryId, String(Date.now()))) as [number, number];
   }
 
   async enqueue(entry: QueueEntry): Promise<void> {
@@ -134,7 +135,7 @@ export class RedisWorkQueue implements WorkQueue {
           if (!receipt.acked) await this.redis.hincrby(this.attemptsKey(model), threwField(id), 1);
           throw err;
         }
-        if (!receipt.acked) await this.redis.multi().xack(key, GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id, threwField(id)).exec();
+        if (!receipt.acked) await this.redis.multi().xack(key, QUEUE_GROUP, id).xdel(key, id).hdel(this.attemptsKey(model), id, threwField(id)).exec();
       })()
         .catch(() => undefined) // left pending: claimed again after the visibility timeout
         .finally(() => {
@@ -160,11 +161,11 @@ export class RedisWorkQueue implements WorkQueue {
 
     const keepAlive = setInterval(() => {
       const ids = [...inFlight.keys(), ...held];
-      if (ids.length) void this.redis.xclaim(key, GROUP, consumerName, 0, ...ids, "JUSTID").catch(() => undefined);
+      if (ids.length) void this.redis.xclaim(key, QUEUE_GROUP, consumerName, 0, ...ids, "JUSTID").catch(() => undefined);
     }, Math.max(100, this.options.visibilityMs / 3));
 
     const ensureGroup = () =>
-      this.redis.xgroup("CREATE", key, GROUP, "0", "MKSTREAM").catch((err: Error) => {
+      this.redis.xgroup("CREATE", key, QUEUE_GROUP, "0", "MKSTREAM").catch((err: Error) => {
         if (!/BUSYGROUP/.test(err.message)) throw err;
       });
 
@@ -179,7 +180,7 @@ export class RedisWorkQueue implements WorkQueue {
           continue;
         }
         if (Date.now() >= claimDue) {
-          const claimed = (await this.redis.xautoclaim(key, GROUP, consumerName, this.options.visibilityMs, "0-0", "COUNT", room)) as [string, StreamEntry[]];
+          const claimed = (await this.redis.xautoclaim(key, QUEUE_GROUP, consumerName, this.options.visibilityMs, "0-0", "COUNT", room)) as [string, StreamEntry[]];
           const reclaimed = claimed[1].filter((e) => e && e[1]);
           if (reclaimed.length) {
             await deliverAll(reclaimed); // and look again at once: there may be more
@@ -187,7 +188,7 @@ export class RedisWorkQueue implements WorkQueue {
           }
           claimDue = Date.now() + this.options.blockMs;
         }
-        const read = (await reader.xreadgroup("GROUP", GROUP, consumerName, "COUNT", room, "BLOCK", this.options.blockMs, "STREAMS", key, ">")) as [string, StreamEntry[]][] | null;
+        const read = (await reader.xreadgroup("GROUP", QUEUE_GROUP, consumerName, "COUNT", room, "BLOCK", this.options.blockMs, "STREAMS", key, ">")) as [string, StreamEntry[]][] | null;
         if (stopped) break; // entries read after stop stay pending for another replica
         for (const [, entries] of read ?? []) await deliverAll(entries);
       }

@@ -6,7 +6,7 @@
 import type { Redis } from "ioredis";
 import type { AgentReport, Deployment, DeploymentStore, Placement } from "./deployment-store.ts";
 import { EMPTY_PLACEMENT } from "./deployment-store.ts";
-import { redisKeys } from "./redis-keys.ts";
+import { redisKeys } from "../base/redis-keys.ts";
 
 // KEYS[1] lease; ARGV: node, ttl. Renews the holder's lease or takes a free one.
 const LEAD = `

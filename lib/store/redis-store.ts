@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import type { TaskRecord, TaskStore, TaskTimings, TaskError, AckReceipt, Admission, Refusal } from "./task-store.ts";
 import { DEFAULT_RESULT_TTL_MS } from "./task-store.ts";
 import type { ModelUpdate } from "../config/model-settings.ts";
-import { redisKeys, redisScript, QUEUE_GROUP, ScriptCall } from "./redis-keys.ts";
+import { redisKeys, redisScript, QUEUE_GROUP, ScriptCall } from "../base/redis-keys.ts";
 
 const JSON_FIELDS = ["error", "result", "timings"] as const;
 

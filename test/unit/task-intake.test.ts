@@ -13,7 +13,7 @@ import { MemoryDeploymentStore } from "../../lib/store/memory-deployments.ts";
 import { RedisTaskStore } from "../../lib/store/redis-store.ts";
 import { RedisWorkQueue } from "../../lib/queue/redis-queue.ts";
 import { RedisDeploymentStore } from "../../lib/store/redis-deployments.ts";
-import { redisKeys, QUEUE_GROUP } from "../../lib/store/redis-keys.ts";
+import { redisKeys, QUEUE_GROUP } from "../../lib/base/redis-keys.ts";
 import type { Deployment } from "../../lib/store/deployment-store.ts";
 import type { TaskRecord } from "../../lib/store/task-store.ts";
 import type { QueueEntry } from "../../lib/queue/work-queue.ts";

@@ -1,9 +1,8 @@
 /**
- * The Redis keys of the task store and the deployment store, and those of the work queue that the
- * store's scripts touch: a submit writes the task record and the queue entry in one script, and a
- * task's final write acknowledges its queue entry in the same script. The queue's keys are named
- * here as RedisWorkQueue names them (lib/queue/redis-queue.ts; the two folders do not import each
- * other); test/unit/task-intake.test.ts checks that they agree.
+ * The Redis keys of the task store, the deployment store and the work queue, in one place: their
+ * scripts touch each other's keys (a submit writes the task record and the queue entry in one
+ * script, a task's final write acknowledges its queue entry, a delivery's start marks the record
+ * running). Here in lib/base because lib/store and lib/queue do not import each other.
  */
 export const redisKeys = (prefix: string) => ({
   /** One hash per task (TaskRecord, JSON fields as text). */
