@@ -18,7 +18,8 @@
  * did not). Stranded entries are looked for (XAUTOCLAIM) at most once per `blockMs`.
  */
 import { Redis } from "ioredis";
-import type { ConsumeOptions, Consumer, DeliveryHandler, DeliveryReceipt, QueueEntry, WorkQueue } from "./work-queue.ts";
+import type { ConsumeOptions, Consumer, DeliveryHandler, QueueEntry, WorkQueue } from "./work-queue.ts";
+import type { DeliveryReceipt } from "../base/delivery-receipt.ts";
 import { Quarantine } from "./quarantine.ts";
 import { redisKeys, redisScript, QUEUE_GROUP, type ScriptCall } from "../base/redis-keys.ts";
 

@@ -5,6 +5,7 @@
  */
 import type { TaskRequest } from "../request/request.ts";
 import type { TaskName } from "../request/task-names.ts";
+import type { DeliveryReceipt } from "../base/delivery-receipt.ts";
 
 export interface QueueEntry {
   taskId: string;
@@ -37,13 +38,6 @@ export interface Delivery {
   receipt?: DeliveryReceipt;
 }
 
-/** The same shape as lib/store's AckReceipt (the two folders do not import each other). */
-export interface DeliveryReceipt {
-  model: string;
-  /** The entry's id in the model's queue. */
-  entryId: string;
-  acked: boolean;
-}
 
 export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
 

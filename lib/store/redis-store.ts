@@ -5,7 +5,8 @@
  * and the queue entry in one atomic round trip.
  */
 import { Redis } from "ioredis";
-import type { TaskRecord, TaskStore, TaskTimings, TaskError, AckReceipt, Admission, Refusal } from "./task-store.ts";
+import type { TaskRecord, TaskStore, TaskTimings, TaskError, Admission, Refusal } from "./task-store.ts";
+import type { DeliveryReceipt } from "../base/delivery-receipt.ts";
 import { DEFAULT_RESULT_TTL_MS } from "./task-store.ts";
 import type { ModelUpdate } from "../config/model-settings.ts";
 import { redisKeys, redisScript, QUEUE_GROUP, ScriptCall } from "../base/redis-keys.ts";
@@ -97,11 +98,11 @@ export class RedisTaskStore implements TaskStore {
     await this.finishOnce(id, { state: "running", attempts: attempt, updated_at: Date.now() });
   }
 
-  async complete(id: string, result: Record<string, unknown>, timings: TaskTimings, receipt?: AckReceipt): Promise<boolean> {
+  async complete(id: string, result: Record<string, unknown>, timings: TaskTimings, receipt?: DeliveryReceipt): Promise<boolean> {
     return this.finishOnce(id, { state: "succeeded", result, timings, updated_at: Date.now() }, receipt);
   }
 
-  async fail(id: string, error: TaskError, timings?: TaskTimings, receipt?: AckReceipt): Promise<void> {
+  async fail(id: string, error: TaskError, timings?: TaskTimings, receipt?: DeliveryReceipt): Promise<void> {
     await this.finishOnce(id, { state: "failed", error, ...(timings ? { timings } : {}), updated_at: Date.now() }, receipt);
   }
 
@@ -133,7 +134,7 @@ export class RedisTaskStore implements TaskStore {
     /* the connection belongs to the caller (backends.ts) */
   }
 
-  private async finishOnce(id: string, fields: Partial<TaskRecord>, receipt?: AckReceipt): Promise<boolean> {
+  private async finishOnce(id: string, fields: Partial<TaskRecord>, receipt?: DeliveryReceipt): Promise<boolean> {
     const args = Object.entries(flatten(fields)).flat();
     if (!receipt) return (await this.scripts.finishOnce(this.key(id), String(this.ttlMs), ...args)) === 1;
     const written = await this.scripts.finishAndAck(this.key(id), this.keys.queue(receipt.model), this.keys.attempts(receipt.model), String(this.ttlMs), receipt.entryId, ...args);

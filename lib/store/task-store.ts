@@ -4,6 +4,7 @@
  */
 import type { TaskName } from "../request/task-names.ts";
 import type { ModelUpdate } from "../config/model-settings.ts";
+import type { DeliveryReceipt } from "../base/delivery-receipt.ts";
 
 export type TaskState = "queued" | "running" | "succeeded" | "failed";
 
@@ -49,8 +50,8 @@ export interface TaskStore {
    * With a queue delivery's `receipt`, a store that shares the queue's backend also acknowledges
    * the entry in the same atomic step, whether or not the write won (and sets `receipt.acked`).
    */
-  complete(id: string, result: Record<string, unknown>, timings: TaskTimings, receipt?: AckReceipt): Promise<boolean>;
-  fail(id: string, error: TaskError, timings?: TaskTimings, receipt?: AckReceipt): Promise<void>;
+  complete(id: string, result: Record<string, unknown>, timings: TaskTimings, receipt?: DeliveryReceipt): Promise<boolean>;
+  fail(id: string, error: TaskError, timings?: TaskTimings, receipt?: DeliveryReceipt): Promise<void>;
   /**
    * Optional: the admission checks (lib/orchestration/intake.ts), the record and its queue entry
    * (`entryJson`, the QueueEntry as the model's queue stores it) in one atomic step. A store that
@@ -69,18 +70,6 @@ export interface TaskStore {
 }
 
 export const DEFAULT_RESULT_TTL_MS = 24 * 3600 * 1000;
-
-/**
- * A queue delivery's acknowledgement, done by the task's final write (complete/fail) in the same
- * atomic step when the store shares the queue's backend; the store sets `acked`. The same shape
- * as lib/queue's DeliveryReceipt (the two folders do not import each other).
- */
-export interface AckReceipt {
-  model: string;
-  /** The entry's id in the model's queue. */
-  entryId: string;
-  acked: boolean;
-}
 
 export interface Admission {
   /** Refuse when this many entries of the model are already waiting or running. */
