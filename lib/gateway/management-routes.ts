@@ -7,20 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
 import type { Access } from "../auth/access.ts";
-import { requireAccess } from "../auth/access.ts";
 import type { GatewaySecurity } from "../auth/security.ts";
-import type { Identity } from "../auth/identity.ts";
-import { storeCall } from "../store/store-call.ts";
-
-// Not imported from auth-middleware.ts / route-match.ts: they import routes.ts, which imports this file.
-type GuardedRequest = IncomingMessage & { $identity?: Identity; parsedUrl?: string };
-
-function pathUnder(prefix: string, url: string): string | undefined {
-  let path = url.split("?", 1)[0];
-  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
-  if (path !== prefix && !path.startsWith(`${prefix}/`)) return undefined;
-  return path.slice(prefix.length + 1);
-}
+import { routeGuard, routeRegex } from "./route-guard.ts";
 
 export interface ManagementRoute {
   methods: ("GET" | "POST" | "PATCH" | "DELETE")[];
@@ -54,28 +42,15 @@ export const MANAGEMENT_ROUTES: readonly ManagementRoute[] = Object.freeze([
 
 export const MANAGEMENT_ACCESS: ReadonlyMap<string, Access> = new Map(MANAGEMENT_ROUTES.map((r) => [r.action, r.access]));
 
-const PATTERNS = MANAGEMENT_ROUTES.map((route) => ({
-  route,
-  regex: new RegExp(`^${route.path.split("/").map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}$`),
-}));
+const PATTERNS = MANAGEMENT_ROUTES.map((route) => ({ route, regex: routeRegex(route.path) }));
 
 export function matchManagementRoute(method: string | undefined, path: string): ManagementRoute | undefined {
   return PATTERNS.find((p) => p.route.methods.includes(method as never) && p.regex.test(path))?.route;
 }
 
 /** The guard: authentication (401), the admin role (403), the request rate (429), before the body is read. */
-export function managementGuard(prefix: string, { authenticator, policy, limiter }: GatewaySecurity) {
-  return (req: GuardedRequest, _res: ServerResponse, next: (err?: unknown) => void): void => {
-    (async () => {
-      const path = pathUnder(prefix, req.parsedUrl ?? req.url ?? "");
-      const access = (path !== undefined ? matchManagementRoute(req.method, path)?.access : undefined) ?? "admin";
-      if (access === "public") return;
-      const identity = await authenticator.authenticate(req.headers.authorization);
-      requireAccess(identity, access, policy);
-      await storeCall(() => limiter.take(identity, { requests: 1, items: 0 }));
-      req.$identity = identity;
-    })().then(() => next(), next);
-  };
+export function managementGuard(prefix: string, security: GatewaySecurity) {
+  return routeGuard(prefix, security, (method, path) => matchManagementRoute(method, path)?.access, "admin");
 }
 
 /** The moleculer-web route (without its error handler, which the gateway adds). */

@@ -4,24 +4,16 @@
  * moleculer-web's alias order does; `accessOfAction` re-checks the resolved action afterwards.
  */
 import { ROUTES, RouteSpec } from "./routes.ts";
+import { routeRegex } from "./route-guard.ts";
+
+export { pathUnder } from "./route-guard.ts";
 
 interface Pattern {
   route: RouteSpec;
   regex: RegExp;
 }
 
-const PATTERNS: readonly Pattern[] = ROUTES.map((route) => ({
-  route,
-  regex: new RegExp(`^${route.path.split("/").map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}$`),
-}));
-
-/** The path under the prefix, without query and trailing slash; undefined when outside the prefix. */
-export function pathUnder(prefix: string, url: string): string | undefined {
-  let path = url.split("?", 1)[0];
-  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
-  if (path !== prefix && !path.startsWith(`${prefix}/`)) return undefined;
-  return path.slice(prefix.length + 1);
-}
+const PATTERNS: readonly Pattern[] = ROUTES.map((route) => ({ route, regex: routeRegex(route.path) }));
 
 export function matchRoute(method: string | undefined, path: string): RouteSpec | undefined {
   return PATTERNS.find((p) => p.route.method === method && p.regex.test(path))?.route;
