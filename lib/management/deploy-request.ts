@@ -33,7 +33,7 @@ const FIELDS: ReadonlyMap<string, Rule> = new Map<string, Rule>([
   // SQuARE's README spells it this way; its server ignored it too.
   ["transformer_cache", { kind: "ignored" }],
   ["hf_token", { kind: "ignored" }],
-  ["adapter_id", { kind: "null-only", why: "adapters are not supported: deploy a folder with the adapter merged into the ONNX model" }],
+  ["adapter_id", { kind: "null-only", why: "a deploy takes no adapter: deploy the base model, then give it adapters with POST /api/main/{model}/update {\"adapters\": [{\"name\", \"path\"}]} (README \"Adapters\")" }],
   ["custom_onnx_config", { kind: "null-only", why: "this server does not export models: put an exported ONNX folder under the models root" }],
   ["batch_size", { kind: "int", min: 1, max: (b) => b.maxBatchSize }],
   ["max_input", { kind: "int", min: 1, max: (b) => b.maxInput }],

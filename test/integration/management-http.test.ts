@@ -126,7 +126,7 @@ test("deploy refuses what it cannot serve: an existing id 409, bad fields and no
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ identifier: "b", model_path: "broken" }, /not a servable model folder: missing tokenizer\.json, an ONNX model/],
     [{ identifier: "b", model_path: "nope" }, /no such folder under the models root/],
-    [{ identifier: "b", model_name: "bert-tiny-sst", adapter_id: "x" }, /adapter_id: adapters are not supported/],
+    [{ identifier: "b", model_name: "bert-tiny-sst", adapter_id: "x" }, /adapter_id: a deploy takes no adapter: deploy the base model, then give it adapters with POST \/api\/main\/\{model\}\/update/],
     [{ identifier: "b", model_name: "bert-tiny-sst", colour: "red" }, /colour: unknown field/],
     [{ identifier: "b", model_name: "bert-tiny-sst", batch_size: 0 }, /batch_size: must be an integer from 1/],
     [{ model_name: "bert-tiny-sst" }, /identifier: required/],
