@@ -38,6 +38,12 @@ test("child processes get one device, the shared transporter, Redis, key prefix,
     "--cache-dir", "/var/cache/sq",
     "--max-item-chars", "5000", "--max-request-items", "1024", "--max-request-chars", "1000000", "--max-request-tokens", "131072", "--max-batch-size", "64",
   ]);
+  // The node's inference pool size reaches its child processes (unset: each child picks its default).
+  const sized = resolveSettings(["--transporter", "nats://n:4222", "--redis", "redis://r:6379", "--inference-threads", "3"], {});
+  assert.equal(sized.inferenceThreads, 3);
+  assert.deepEqual(childArgs(sized, second, "/tmp/m.json", "gpu-host").slice(-2), ["--inference-threads", "3"]);
+  assert.equal(resolveSettings([], { SQUARE_INFERENCE_THREADS: "4" }).inferenceThreads, 4);
+  assert.throws(() => resolveSettings(["--inference-threads", "0"], {}), /--inference-threads/);
 });
 
 test("asking for CUDA where its provider library is absent warns and serves on CPU", async () => {
