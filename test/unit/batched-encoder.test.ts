@@ -70,3 +70,27 @@ test("concurrent requests through TextTokenizer give what the binding gives each
     });
   }
 });
+
+// Every tokenizer kind of the fixtures: WordPiece (BERT, DistilBERT), byte-level BPE (RoBERTa, GPT-2,
+// BART) and Unigram/Metaspace (T5). Texts without astral characters, so the binding's code-point
+// offsets are the UTF-16 offsets and compare as they are.
+for (const fixture of ["distilbert-tiny-sst", "roberta-tiny-sst", "gpt2-tiny", "bart-tiny", "t5-tiny"]) {
+  test(`${fixture}: concurrent requests give what the binding gives each text alone (ids, tokens, word ids, offsets)`, async () => {
+    const path = `${await fixturePath(fixture)}/tokenizer.json`;
+    const tok = await TextTokenizer.load(path);
+    const reference = tokenizers.Tokenizer.fromString(await readFile(path, "utf8"));
+    reference.disablePadding();
+    reference.setTruncation(10, { strategy: "LongestFirst" as never, stride: 0 });
+    const texts = ["a great movie", "the plot was thin and slow, with more words than ten tokens hold", "", " leading and trailing spaces  "];
+    const requests = await Promise.all(texts.map((t) => tok.encode([t], { maxLength: 10, truncation: "longest_first", addSpecialTokens: true })));
+    for (const [k, text] of texts.entries()) {
+      const alone = await reference.encode(text, null, { addSpecialTokens: true });
+      const [e] = requests[k];
+      assert.deepEqual(e.ids, alone.getIds(), text);
+      assert.deepEqual(e.tokens, alone.getTokens(), text);
+      assert.deepEqual(e.wordIds, alone.getWordIds().map((w) => w ?? null), text);
+      const sequence = alone.getSequenceIds();
+      assert.deepEqual(e.offsets, alone.getOffsets().map(([s, end], i): [number, number] => (sequence[i] === null || sequence[i] === undefined ? [0, 0] : [s, end])), text);
+    }
+  });
+}
