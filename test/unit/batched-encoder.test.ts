@@ -48,20 +48,30 @@ test("a text the binding refuses fails alone; the others of its batch still get 
   assert.deepEqual(calls, [["x", "bad", "y"], ["alone:x"], ["alone:bad"], ["alone:y"]]);
 });
 
-test("concurrent requests through TextTokenizer give what the binding gives each text alone (ids, offsets with astral characters, word ids)", async () => {
-  const path = `${await fixturePath("bert-tiny-base")}/tokenizer.json`;
+/**
+ * Each text tokenized through TextTokenizer, all at once (one request each, so they share a
+ * batch), beside the bare binding's encoding of the text alone, with the same truncation.
+ */
+async function besideAlone(fixture: string, texts: string[], maxLength: number) {
+  const path = `${await fixturePath(fixture)}/tokenizer.json`;
   const tok = await TextTokenizer.load(path);
   const reference = tokenizers.Tokenizer.fromString(await readFile(path, "utf8"));
   reference.disablePadding();
-  reference.setTruncation(12, { strategy: "LongestFirst" as never, stride: 0 });
-  const texts = ["a great movie", "😀 smiles 😀 all round, and more words past the limit", "", "the plot was thin"];
-  const requests = await Promise.all(texts.map((t) => tok.encode([t], { maxLength: 12, truncation: "longest_first", addSpecialTokens: true })));
-  for (const [k, text] of texts.entries()) {
+  reference.setTruncation(maxLength, { strategy: "LongestFirst" as never, stride: 0 });
+  const requests = await Promise.all(texts.map((t) => tok.encode([t], { maxLength, truncation: "longest_first", addSpecialTokens: true })));
+  return Promise.all(texts.map(async (text, k) => {
     const alone = await reference.encode(text, null, { addSpecialTokens: true });
     const [e] = requests[k];
     assert.deepEqual(e.ids, alone.getIds(), text);
     assert.deepEqual(e.tokens, alone.getTokens(), text);
     assert.deepEqual(e.wordIds, alone.getWordIds().map((w) => w ?? null), text);
+    return { text, e, alone };
+  }));
+}
+
+test("concurrent requests through TextTokenizer give what the binding gives each text alone (ids, offsets with astral characters, word ids)", async () => {
+  const texts = ["a great movie", "😀 smiles 😀 all round, and more words past the limit", "", "the plot was thin"];
+  for (const { text, e } of await besideAlone("bert-tiny-base", texts, 12)) {
     // Offsets are UTF-16 positions (each 😀 is two code units where the binding counts one code point):
     // the text under every ordinary token is that token.
     e.tokens.forEach((token, i) => {
@@ -76,19 +86,8 @@ test("concurrent requests through TextTokenizer give what the binding gives each
 // offsets are the UTF-16 offsets and compare as they are.
 for (const fixture of ["distilbert-tiny-sst", "roberta-tiny-sst", "gpt2-tiny", "bart-tiny", "t5-tiny"]) {
   test(`${fixture}: concurrent requests give what the binding gives each text alone (ids, tokens, word ids, offsets)`, async () => {
-    const path = `${await fixturePath(fixture)}/tokenizer.json`;
-    const tok = await TextTokenizer.load(path);
-    const reference = tokenizers.Tokenizer.fromString(await readFile(path, "utf8"));
-    reference.disablePadding();
-    reference.setTruncation(10, { strategy: "LongestFirst" as never, stride: 0 });
     const texts = ["a great movie", "the plot was thin and slow, with more words than ten tokens hold", "", " leading and trailing spaces  "];
-    const requests = await Promise.all(texts.map((t) => tok.encode([t], { maxLength: 10, truncation: "longest_first", addSpecialTokens: true })));
-    for (const [k, text] of texts.entries()) {
-      const alone = await reference.encode(text, null, { addSpecialTokens: true });
-      const [e] = requests[k];
-      assert.deepEqual(e.ids, alone.getIds(), text);
-      assert.deepEqual(e.tokens, alone.getTokens(), text);
-      assert.deepEqual(e.wordIds, alone.getWordIds().map((w) => w ?? null), text);
+    for (const { text, e, alone } of await besideAlone(fixture, texts, 10)) {
       const sequence = alone.getSequenceIds();
       assert.deepEqual(e.offsets, alone.getOffsets().map(([s, end], i): [number, number] => (sequence[i] === null || sequence[i] === undefined ? [0, 0] : [s, end])), text);
     }
